@@ -1,0 +1,474 @@
+"""simhost benchmark: time simhost's kernels against NumPy and Numba references.
+
+    build/release/bin/simhost bench/run.py [--quick] [--json PATH] ...
+    PYTHONPATH=build/release/python python3 bench/run.py [...]
+
+See bench/README.md for what is measured and how to read the output. Exit status: 0 when
+every result matches its reference (targets missed are reported, not failed), 1 on a
+numerical mismatch, 2 when the benchmark cannot run at all.
+
+To add a kernel, write its references in a sibling module (like nbody.py) and append one
+entry to BENCHMARKS below; nothing else in this file is kernel-specific.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+# sys.path[0] is this script's folder under both the host binary and plain python3.
+try:
+    import nbody
+except ImportError as exc:
+    sys.exit(
+        f"bench/run.py: cannot import the sibling module nbody.py ({exc}); "
+        f"sys.path[0] is {sys.path[0]!r} but should be the folder of run.py"
+    )
+
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
+
+# ----------------------------------------------------------------------------------------
+# The table of benchmarks
+# ----------------------------------------------------------------------------------------
+#
+# One dict per kernel:
+#   kernel      name in simhost's registry, called as simhost.run(kernel, **inputs)
+#   params      default sizes and physics parameters; quick: overrides for --quick;
+#               warmup: overrides for the untimed warm-up call (compiles Numba, starts pools)
+#   size        params -> short size label for the table ("N=4096")
+#   inputs      (params, seed) -> keyword arguments of the kernel (arrays and scalars)
+#   outputs     names of the result fields compared and kept
+#   peers       reference implementations: name, fn(**inputs) -> tuple in `outputs` order,
+#               threaded (honours numba.set_num_threads), extra (shown, not a target peer)
+#   reference   peers whose result simhost must match, first available wins
+#   compare     (simhost_out, ref_out) -> (relative difference, detail dict)
+#   tolerance   largest relative difference accepted
+#   work        params -> (amount, unit) of work per run, for a rate in the JSON
+#   targets     goals shown as PASS/MISS: speedup over a peer at a thread count, or
+#               simhost's own scaling between two thread counts
+
+
+def nbody_inputs(p, seed):
+    pos, vel, mass = nbody.plummer(p["N"], seed=seed)
+    return dict(
+        pos=pos, vel=vel, mass=mass, G=p["G"], eps=p["eps"], dt=p["dt"], steps=p["steps"]
+    )
+
+
+def compare_energy(sim, ref):
+    """Largest |E_simhost - E_ref| / |E_ref| over the energy history."""
+    e_s = np.asarray(sim["energy"], dtype=np.float64)
+    e_r = np.asarray(ref["energy"], dtype=np.float64)
+    if e_s.shape != e_r.shape:
+        return float("inf"), {"error": f"energy shape {e_s.shape}, expected {e_r.shape}"}
+    if not np.all(np.isfinite(e_s)):
+        return float("inf"), {"error": "simhost energy has NaN or Inf"}
+    rel = float(np.max(np.abs(e_s - e_r) / np.maximum(np.abs(e_r), np.finfo(float).tiny)))
+    detail = {"energy_rel": rel}
+    for name in ("pos", "vel"):
+        a = np.asarray(sim[name], dtype=np.float64)
+        b = np.asarray(ref[name], dtype=np.float64)
+        if a.shape == b.shape:
+            detail[f"{name}_max_abs"] = float(np.max(np.abs(a - b)))
+    return rel, detail
+
+
+def _peer(fn):
+    return None if fn is None else (lambda **kw: fn(**kw))
+
+
+BENCHMARKS = [
+    {
+        "kernel": "nbody",
+        "params": {"N": 4096, "steps": 10, "G": 1.0, "eps": 0.01, "dt": 1e-3},
+        "quick": {"N": 256, "steps": 2},
+        "warmup": {"N": 64, "steps": 1},
+        "size": lambda p: f"N={p['N']}",
+        "inputs": nbody_inputs,
+        "outputs": ("pos", "vel", "energy", "momentum"),
+        "peers": [
+            {"name": "numpy", "fn": _peer(nbody.numpy_nbody), "threaded": False},
+            {"name": "numba", "fn": _peer(nbody.numba_nbody), "threaded": True},
+            {
+                "name": "numba_fastmath",
+                "fn": _peer(nbody.numba_nbody_fastmath),
+                "threaded": True,
+                "extra": True,
+            },
+        ],
+        "reference": ("numba", "numpy"),
+        "compare": compare_energy,
+        "tolerance": 1e-10,
+        "work": lambda p: (nbody.pair_interactions(p["N"], p["steps"]), "pair interactions"),
+        "targets": [
+            {"kind": "speedup", "peer": "numba", "threads": 2, "min": 3.0},
+            {"kind": "scaling", "from": 1, "to": 2, "min": 1.9},
+        ],
+    },
+    # Next: mc_asian, heat2d, ising2d, ode_batch -- one entry each, same keys.
+]
+
+
+# ----------------------------------------------------------------------------------------
+# Machinery
+# ----------------------------------------------------------------------------------------
+
+
+def time_calls(call, reps):
+    """Run call() reps times; return (wall seconds per rep, last result)."""
+    walls = []
+    out = None
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        out = call()
+        walls.append(time.perf_counter() - t0)
+    return walls, out
+
+
+def summary(walls):
+    return {"best": min(walls), "median": statistics.median(walls), "all": walls}
+
+
+def simhost_outputs(result, names):
+    # The documented result fields are attributes: r.pos, r.energy, ...
+    return {name: np.asarray(getattr(result, name)) for name in names}
+
+
+def set_peer_threads(n):
+    if nbody.HAVE_NUMBA:
+        nbody.numba.set_num_threads(n)
+
+
+def run_benchmark(simhost, bench, args):
+    params = dict(bench["params"])
+    if args.quick:
+        params.update(bench["quick"])
+    params.update(args.overrides)
+    warm_params = dict(params, **bench["warmup"])
+    inputs = bench["inputs"](params, args.seed)
+    warm_inputs = bench["inputs"](warm_params, args.seed)
+    names = bench["outputs"]
+    peers = [
+        p for p in bench["peers"] if p["fn"] is not None and p["name"] not in args.skip
+    ]
+    missing = [p["name"] for p in bench["peers"] if p["fn"] is None]
+    label = f"{bench['kernel']} {bench['size'](params)}"
+    print(f"== {label}  params {params}", flush=True)
+    if missing:
+        print(f"   (not available here: {', '.join(missing)})")
+
+    rows = []
+    sim_first = None
+    unthreaded = {}  # peers that ignore the thread setting are timed once, reused per row
+    for threads in args.threads:
+        simhost.set_threads(threads)
+        got = simhost.get_threads()
+        set_peer_threads(threads)
+        row = {"threads": threads, "simhost_get_threads": got, "peers": {}}
+
+        simhost.run(bench["kernel"], **warm_inputs)
+        walls, res = time_calls(lambda: simhost.run(bench["kernel"], **inputs), args.reps)
+        row["simhost"] = summary(walls)
+        row["simhost"]["kernel_seconds"] = float(res.seconds)
+        sim_out = simhost_outputs(res, names)
+        if sim_first is None:
+            sim_first = sim_out
+        row["simhost_bitwise_equal_to_first_row"] = all(
+            np.array_equal(sim_out[k], sim_first[k]) for k in names
+        )
+        print(f"   threads={threads}: simhost {fmt_time(row['simhost']['best'])}", flush=True)
+
+        for peer in peers:
+            if not peer["threaded"] and peer["name"] in unthreaded:
+                timing, out = unthreaded[peer["name"]]
+                entry = dict(timing)
+            else:
+                peer["fn"](**warm_inputs)
+                walls, out = time_calls(lambda: peer["fn"](**inputs), args.reps)
+                entry = summary(walls)
+                entry["threads"] = threads if peer["threaded"] else "own"
+                if not peer["threaded"]:
+                    unthreaded[peer["name"]] = (dict(entry), out)
+                print(f"   threads={threads}: {peer['name']} {fmt_time(entry['best'])}", flush=True)
+            # Compared with this row's simhost result, so every thread count is checked.
+            rel, detail = bench["compare"](sim_out, dict(zip(names, out)))
+            entry["simhost_rel_diff"] = rel
+            entry["simhost_diff_detail"] = detail
+            row["peers"][peer["name"]] = entry
+
+        for peer, entry in row["peers"].items():
+            row.setdefault("speedup", {})[peer] = entry["best"] / row["simhost"]["best"]
+        rows.append(row)
+
+    # simhost must match its reference at every thread count.
+    ref = next((r for r in bench["reference"] if r in (p["name"] for p in peers)), None)
+    checks = []
+    for row in rows:
+        if ref is None:
+            checks.append({"threads": row["threads"], "reference": None, "ok": None})
+            continue
+        entry = row["peers"][ref]
+        checks.append(
+            {
+                "threads": row["threads"],
+                "reference": ref,
+                "rel_diff": entry["simhost_rel_diff"],
+                "tolerance": bench["tolerance"],
+                "detail": entry["simhost_diff_detail"],
+                "ok": bool(entry["simhost_rel_diff"] <= bench["tolerance"]),
+            }
+        )
+
+    by_threads = {row["threads"]: row for row in rows}
+    targets = []
+    for t in bench["targets"]:
+        if t["kind"] == "speedup":
+            row = by_threads.get(t["threads"])
+            value = row and row.get("speedup", {}).get(t["peer"])
+            text = f"simhost >= {t['min']:g}x {t['peer']} at {t['threads']} threads"
+        else:
+            a, b = by_threads.get(t["from"]), by_threads.get(t["to"])
+            value = a and b and a["simhost"]["best"] / b["simhost"]["best"]
+            text = f"simhost scaling {t['from']}->{t['to']} threads >= {t['min']:g}x"
+        status = "N/A" if value is None else ("PASS" if value >= t["min"] else "MISS")
+        targets.append(dict(t, text=text, value=value, status=status))
+
+    amount, unit = bench["work"](params)
+    return {
+        "kernel": bench["kernel"],
+        "size": bench["size"](params),
+        "params": params,
+        "seed": args.seed,
+        "reps": args.reps,
+        "work": {"amount": amount, "unit": unit},
+        "peers": [p["name"] for p in peers],
+        "extra_peers": [p["name"] for p in peers if p.get("extra")],
+        "unavailable_peers": missing,
+        "rows": rows,
+        "checks": checks,
+        "targets": targets,
+    }
+
+
+def fmt_time(seconds):
+    return f"{seconds * 1e3:.3g} ms" if seconds < 1.0 else f"{seconds:.3g} s"
+
+
+def print_table(results, quick):
+    cols = ["kernel", "size", "threads", "simhost"]
+    peer_names = []
+    for r in results:
+        peer_names += [p for p in r["peers"] if p not in peer_names]
+    cols += peer_names + [f"x {p}" for p in peer_names] + ["scaling"]
+    lines = []
+    for r in results:
+        base = r["rows"][0]["simhost"]["best"]
+        for row in r["rows"]:
+            cells = [r["kernel"], r["size"], str(row["threads"]), fmt_time(row["simhost"]["best"])]
+            cells += [
+                fmt_time(row["peers"][p]["best"]) if p in row["peers"] else "-"
+                for p in peer_names
+            ]
+            cells += [
+                f"{row['speedup'][p]:.2f}x" if p in row.get("speedup", {}) else "-"
+                for p in peer_names
+            ]
+            first = r["rows"][0]["threads"]
+            scaling = base / row["simhost"]["best"]
+            cells.append("-" if row is r["rows"][0] else f"{scaling:.2f}x ({first}->{row['threads']})")
+            lines.append(cells)
+    widths = [max(len(c), *(len(line[i]) for line in lines)) for i, c in enumerate(cols)]
+    print()
+    for line in [cols, ["-" * w for w in widths]] + lines:
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+    print()
+    print("times: best wall-clock of the repetitions; 'x PEER' = PEER time / simhost time")
+    print("(higher means simhost is faster); scaling = simhost time at the first thread")
+    print("count / simhost time at this one.")
+    own = sorted({p for r in results for row in r["rows"] for p, e in row["peers"].items()
+                  if e["threads"] == "own"})
+    if own:
+        print(f"{', '.join(own)}: not steered by the thread setting; timed once, shown in each row.")
+    print()
+    for r in results:
+        note = "  (quick run: sizes too small for the targets to mean anything)" if quick else ""
+        print(f"targets, {r['kernel']} {r['size']} (informational){note}:")
+        for t in r["targets"]:
+            value = "n/a" if t["value"] is None else f"{t['value']:.2f}x"
+            print(f"  [{t['status']}] {t['text']}: {value}")
+        for c in r["checks"]:
+            if c["reference"] is None:
+                print(f"  [----] threads={c['threads']}: no reference available to check against")
+            else:
+                mark = "OK" if c["ok"] else "MISMATCH"
+                print(
+                    f"  [{mark}] threads={c['threads']}: simhost vs {c['reference']} energy, "
+                    f"max rel diff {c['rel_diff']:.3g} (tolerance {c['tolerance']:g})"
+                )
+        same = all(row["simhost_bitwise_equal_to_first_row"] for row in r["rows"])
+        print(f"  [info] simhost results bit-identical across thread counts: {same}")
+        print()
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def git_revision():
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=BENCH_DIR, capture_output=True, text=True
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain"], cwd=BENCH_DIR, capture_output=True, text=True
+        )
+        return {
+            "commit": head.stdout.strip() if head.returncode == 0 else None,
+            "dirty": bool(dirty.stdout.strip()) if dirty.returncode == 0 else None,
+        }
+    except OSError:
+        return {"commit": None, "dirty": None}
+
+
+def environment(simhost, load_at_start):
+    numba = nbody.numba
+    layer = None
+    if numba is not None:
+        try:
+            layer = numba.threading_layer()
+        except ValueError:  # only known once a parallel function has run
+            pass
+    return {
+        "cpu_model": cpu_model(),
+        "nproc": os.cpu_count(),
+        "affinity_cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "loadavg_at_start": load_at_start,
+        "loadavg_at_end": os.getloadavg() if hasattr(os, "getloadavg") else None,
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "python_executable": sys.executable,
+        "versions": {
+            "simhost": getattr(simhost, "__version__", None),
+            "numpy": np.__version__,
+            "numba": getattr(numba, "__version__", None),
+        },
+        "numba_threading_layer": layer,
+        "numba_max_threads": numba.config.NUMBA_NUM_THREADS if numba is not None else None,
+        "git": git_revision(),
+    }
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(
+        prog="bench/run.py", description="Benchmark simhost kernels against NumPy and Numba."
+    )
+    ap.add_argument("--quick", action="store_true", help="tiny sizes, 1 repetition (CI smoke)")
+    ap.add_argument("--json", metavar="PATH", help="results file (default bench/results/KERNEL.json)")
+    ap.add_argument("--only", action="append", metavar="KERNEL", help="run only this kernel (repeatable)")
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
+    ap.add_argument("--reps", type=int, help="timed repetitions per measurement (default 5; 1 with --quick)")
+    ap.add_argument("--seed", type=int, default=12345, help="seed of the initial conditions")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a parameter, e.g. --set N=8192 --set steps=5")
+    ap.add_argument("--skip", action="append", default=[], metavar="PEER",
+                    help="leave out a reference implementation, e.g. --skip numpy")
+    ap.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    args = ap.parse_args(argv)
+    args.threads = [int(t) for t in args.threads.split(",") if t.strip()]
+    if args.reps is None:
+        args.reps = 1 if args.quick else 5
+    if args.reps < 1 or not args.threads or min(args.threads) < 1:
+        ap.error("--reps and every --threads value must be >= 1")
+    args.overrides = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        if not sep:
+            ap.error(f"--set expects KEY=VALUE, got {item!r}")
+        args.overrides[key] = json.loads(value)  # 8192 -> int, 1e-3 -> float
+    return args
+
+
+def main(argv):
+    args = parse_args(argv)
+    selected = [b for b in BENCHMARKS if not args.only or b["kernel"] in args.only]
+    if args.list:
+        for b in BENCHMARKS:
+            print(f"{b['kernel']}: {b['params']}  (--quick: {b['quick']})")
+        return 0
+    if not selected:
+        print(f"bench/run.py: no benchmark named {args.only}", file=sys.stderr)
+        return 2
+    try:
+        import simhost
+    except ImportError as exc:
+        print(
+            f"bench/run.py: cannot import simhost ({exc}). Run it as "
+            "`build/release/bin/simhost bench/run.py` or with PYTHONPATH=build/release/python.",
+            file=sys.stderr,
+        )
+        return 2
+    if nbody.HAVE_NUMBA:
+        limit = nbody.numba.config.NUMBA_NUM_THREADS
+        if max(args.threads) > limit:
+            print(f"bench/run.py: numba allows at most {limit} threads here", file=sys.stderr)
+            return 2
+
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    if load and load[0] > 0.5:
+        print(f"warning: 1-minute load average is {load[0]:.2f}; timings may be noisy")
+
+    started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    threads_before = simhost.get_threads()
+    results = [run_benchmark(simhost, b, args) for b in selected]
+    simhost.set_threads(threads_before)
+
+    print_table(results, args.quick)
+    report = {
+        "schema": 1,
+        "started_utc": started,
+        "command": [sys.argv[0]] + list(argv),
+        "quick": args.quick,
+        "threads": args.threads,
+        "machine": environment(simhost, load),
+        "benchmarks": results,
+    }
+    path = args.json or os.path.join(
+        BENCH_DIR, "results", (selected[0]["kernel"] if len(selected) == 1 else "all") + ".json"
+    )
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(report, f, indent=2, default=float)
+        f.write("\n")
+    print(f"results written to {path}")
+
+    bad = [(r, c) for r in results for c in r["checks"] if c["ok"] is False]
+    if bad:
+        print("\n" + "!" * 78, file=sys.stderr)
+        for r, c in bad:
+            print(
+                f"MISMATCH: {r['kernel']} {r['size']} threads={c['threads']}: simhost differs "
+                f"from {c['reference']} by {c['rel_diff']:.3g} relative "
+                f"(tolerance {c['tolerance']:g}); {c['detail']}",
+                file=sys.stderr,
+            )
+        print("!" * 78, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,16 @@
+// The built-in kernels, registered through the same registry API plugins use.
+#pragma once
+
+#include "simhost/kernel.hpp"
+#include "simhost/registry.hpp"
+
+namespace simhost {
+
+/// Adds every built-in kernel to `registry`; does nothing for kernels already there, so the
+/// host binary and the Python module may both call it. Thread-safe.
+void add_builtin_kernels(Registry& registry);
+
+/// Direct-summation softened gravity with kick-drift-kick leapfrog.
+KernelDef nbody_kernel();
+
+}  // namespace simhost

@@ -1,0 +1,89 @@
+// One kernel call: binding, output allocation, asynchronous execution and its outcome.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "simhost/kernel.hpp"
+
+namespace simhost {
+
+/// Allocates the memory of one array output (called on the preparing thread, before the
+/// kernel starts). Returns a pointer to shape-many elements of out.dtype; must not return
+/// null for a non-empty shape (throw std::bad_alloc instead).
+using OutputAllocator =
+    std::function<void*(const OutputSpec& out, const std::vector<std::int64_t>& shape)>;
+
+/// A prepared kernel call and, once started, its progress and outcome. Shared between the
+/// thread that waits for it and the TBB worker that runs it; all members are thread-safe.
+class Call {
+ public:
+  Call(const KernelDef& kernel, Args args);
+  Call(const Call&) = delete;
+  Call& operator=(const Call&) = delete;
+
+  const KernelDef& kernel() const noexcept { return m_kernel; }
+  const Args& args() const noexcept { return m_args; }
+  /// The outputs; read them only after the call is done.
+  std::vector<OutputSlot>& outputs() noexcept { return m_outputs; }
+  const OutputSlot& output(std::string_view name) const;
+  Progress& progress() noexcept { return m_progress; }
+
+  /// Asks the running kernel to stop at its next chunk boundary.
+  void cancel() noexcept { m_cancel.request(); }
+  bool cancel_requested() const noexcept { return m_cancel.requested(); }
+
+  /// True when the kernel has finished (successfully, with an error, or cancelled).
+  bool done() const;
+  /// Waits up to `timeout`; true when done.
+  bool wait_for(std::chrono::nanoseconds timeout) const;
+  void wait() const;
+  /// After done(): rethrows what the kernel threw (Cancelled, KernelError, ...), if anything.
+  void rethrow_if_failed() const;
+  /// Wall time of the kernel itself, in seconds (valid after done()).
+  double seconds() const;
+
+ private:
+  friend std::shared_ptr<Call> prepare_call(const KernelDef&,
+                                            std::vector<std::pair<std::string, Value>>,
+                                            const OutputAllocator*);
+  friend void start(const std::shared_ptr<Call>&);
+  void execute() noexcept;
+
+  const KernelDef& m_kernel;
+  Args m_args;
+  std::vector<OutputSlot> m_outputs;
+  std::vector<std::unique_ptr<std::byte[]>> m_owned;  // outputs without an allocator
+  Progress m_progress;
+  CancelToken m_cancel;
+
+  mutable std::mutex m_mutex;
+  mutable std::condition_variable m_cv;
+  bool m_done = false;
+  std::exception_ptr m_error;
+  double m_seconds = 0;
+};
+
+/// Binds `given` to the kernel's signature and allocates its outputs with `alloc` (or on
+/// the heap, owned by the Call, when alloc is null). Throws the binding errors of bind().
+std::shared_ptr<Call> prepare_call(const KernelDef& kernel,
+                                   std::vector<std::pair<std::string, Value>> given,
+                                   const OutputAllocator* alloc = nullptr);
+
+/// Starts a prepared call on the process arena and returns at once. The caller must keep the
+/// inputs' memory alive until the call is done.
+void start(const std::shared_ptr<Call>& call);
+
+/// Prepares, runs and waits; rethrows the kernel's error. For C++ callers and tests.
+std::shared_ptr<Call> run_call(const KernelDef& kernel,
+                               std::vector<std::pair<std::string, Value>> given);
+
+}  // namespace simhost

@@ -1,0 +1,224 @@
+// Kernel signatures (typed parameters and outputs), bound arguments and the call context.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "simhost/error.hpp"
+
+namespace simhost {
+
+/// Element type of an array parameter or output.
+enum class DType : int { Float64 = 1, Int64 = 2, Int32 = 3, Int8 = 4, Bool = 5 };
+
+/// numpy's name of the dtype ("float64", "int8", ...).
+std::string_view dtype_name(DType dtype) noexcept;
+/// Bytes per element.
+std::size_t dtype_size(DType dtype) noexcept;
+
+/// What a parameter or output holds.
+enum class Kind : int { Float = 1, Int = 2, Bool = 3, String = 4, Array = 5 };
+
+/// "float", "int", "bool", "str", "array".
+std::string_view kind_name(Kind kind) noexcept;
+
+/// A C-contiguous n-dimensional array owned elsewhere (numpy, a batch buffer, a test).
+/// The view never owns memory; whoever made it keeps the memory alive for the call.
+struct ArrayView {
+  void* data = nullptr;
+  DType dtype = DType::Float64;
+  std::vector<std::int64_t> shape;
+
+  std::int64_t size() const noexcept;
+  std::size_t bytes() const noexcept { return static_cast<std::size_t>(size()) * dtype_size(dtype); }
+  template <class T>
+  std::span<T> as() const noexcept {
+    return {static_cast<T*>(data), static_cast<std::size_t>(size())};
+  }
+};
+
+/// A parameter value before or after binding.
+using Value = std::variant<std::monostate, double, std::int64_t, bool, std::string, ArrayView>;
+
+/// One dimension of a declared shape: a fixed size, a named size shared between parameters
+/// ("N"), or an integer parameter plus an offset ("steps+1", outputs only).
+struct Dim {
+  std::string symbol;       // empty for a fixed size
+  std::int64_t offset = 0;  // the fixed size, or what is added to the symbol's value
+
+  static Dim fixed(std::int64_t n) { return {{}, n}; }
+  static Dim named(std::string s, std::int64_t plus = 0) { return {std::move(s), plus}; }
+  std::string text() const;
+};
+
+/// "(N, 3)", "(steps+1,)", "()".
+std::string shape_text(const std::vector<Dim>& shape);
+
+/// A bound on a number (or on every element of an array).
+struct Bound {
+  double value = 0;
+  bool inclusive = true;
+};
+
+/// One typed parameter of a kernel.
+struct ParamSpec {
+  std::string name;
+  Kind kind = Kind::Float;
+  std::string doc;
+  std::string unit;                 // "" when dimensionless
+  DType dtype = DType::Float64;     // arrays only
+  std::vector<Dim> shape;           // arrays only
+  std::optional<Value> default_value;  // absent: the parameter is required
+  std::optional<Bound> min, max;    // numbers, and array elements
+  std::vector<std::string> choices; // strings: the accepted values
+  bool finite = true;               // floats and float arrays: refuse NaN and inf
+  bool required() const noexcept { return !default_value.has_value(); }
+};
+
+class Args;
+
+/// One named output. Arrays are allocated by the caller before the kernel runs.
+struct OutputSpec {
+  std::string name;
+  Kind kind = Kind::Array;  // Array or Float
+  std::string doc;
+  std::string unit;
+  DType dtype = DType::Float64;
+  std::vector<Dim> shape;  // resolved against the bound arguments
+};
+
+class CallContext;
+
+/// A kernel: its signature plus the function that runs it. Built-in and plugin kernels are
+/// the same thing to the runtime.
+struct KernelDef {
+  std::string name;
+  std::string summary;  // one line
+  std::string doc;      // the rest: method, units, references
+  std::vector<ParamSpec> params;
+  std::vector<OutputSpec> outputs;
+  std::string progress_unit = "steps";
+  /// Runs on a TBB worker inside the process arena, never with the GIL. Throws simhost
+  /// errors (or std::bad_alloc); any other exception becomes a KernelError.
+  std::function<void(CallContext&)> run;
+
+  const ParamSpec* find_param(std::string_view name) const noexcept;
+  const OutputSpec* find_output(std::string_view name) const noexcept;
+};
+
+/// Validated arguments of one call: every parameter present (defaults filled in), types
+/// converted, shapes checked and named sizes resolved.
+class Args {
+ public:
+  double f64(std::string_view name) const;
+  std::int64_t i64(std::string_view name) const;
+  bool flag(std::string_view name) const;
+  const std::string& str(std::string_view name) const;
+  const ArrayView& array(std::string_view name) const;
+  const Value& value(std::string_view name) const;
+  /// The value of a named size ("N") resolved from the array shapes.
+  std::int64_t size(std::string_view symbol) const;
+
+  const std::vector<std::pair<std::string, Value>>& items() const noexcept { return m_values; }
+  const std::vector<std::pair<std::string, std::int64_t>>& sizes() const noexcept { return m_sizes; }
+
+ private:
+  friend Args bind(const KernelDef&, std::vector<std::pair<std::string, Value>>);
+  std::string m_kernel;
+  std::vector<std::pair<std::string, Value>> m_values;
+  std::vector<std::pair<std::string, std::int64_t>> m_sizes;
+};
+
+/// Checks the given arguments against the kernel's signature and fills in defaults.
+/// Throws ArgumentTypeError (unknown, missing, wrong type) or ArgumentValueError (shape,
+/// bounds, NaN/inf, choice). Reads array contents (for bounds and finiteness) but never
+/// writes them.
+Args bind(const KernelDef& kernel, std::vector<std::pair<std::string, Value>> given);
+
+/// The resolved shape of an output for these arguments.
+std::vector<std::int64_t> output_shape(const OutputSpec& out, const Args& args);
+
+/// Throws the TypeError-like error for a parameter name the kernel does not have, with
+/// the closest names ("nbody() got an unexpected keyword argument 'stesp'; did you mean
+/// 'steps'?").
+[[noreturn]] void throw_unexpected_argument(const KernelDef& kernel, std::string_view name);
+
+/// One output buffer of a call: an array allocated by the caller, or a scalar slot.
+struct OutputSlot {
+  const OutputSpec* spec = nullptr;
+  ArrayView array;   // Kind::Array
+  double scalar = 0; // Kind::Float
+  bool written = false;
+};
+
+/// Cooperative cancellation: set by the supervisor, read by kernels at chunk boundaries.
+/// Thread-safe.
+class CancelToken {
+ public:
+  void request() noexcept { m_requested.store(true, std::memory_order_relaxed); }
+  bool requested() const noexcept { return m_requested.load(std::memory_order_relaxed); }
+  /// Throws Cancelled when cancellation was requested.
+  void check() const {
+    if (requested()) throw Cancelled();
+  }
+
+ private:
+  std::atomic<bool> m_requested{false};
+};
+
+/// Progress in the kernel's own unit (steps, paths, sweeps). Written by kernels from any
+/// worker, read by the supervisor. Thread-safe.
+class Progress {
+ public:
+  void set_total(std::int64_t total) noexcept { m_total.store(total, std::memory_order_relaxed); }
+  void add(std::int64_t n) noexcept { m_done.fetch_add(n, std::memory_order_relaxed); }
+  std::int64_t done() const noexcept { return m_done.load(std::memory_order_relaxed); }
+  std::int64_t total() const noexcept { return m_total.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<std::int64_t> m_done{0};
+  std::atomic<std::int64_t> m_total{0};
+};
+
+/// What a running kernel sees: its arguments, its outputs, progress and cancellation.
+/// Used by one call on TBB workers; the kernel's own parallel loops may read it concurrently.
+class CallContext {
+ public:
+  CallContext(const KernelDef& kernel, const Args& args, std::vector<OutputSlot>& outputs,
+              Progress& progress, const CancelToken& cancel) noexcept
+      : m_kernel(kernel), m_args(args), m_outputs(outputs), m_progress(progress), m_cancel(cancel) {}
+
+  const KernelDef& kernel() const noexcept { return m_kernel; }
+  const Args& args() const noexcept { return m_args; }
+  /// The preallocated array output `name`, as elements of type T (checked against its dtype).
+  template <class T>
+  std::span<T> output(std::string_view name) {
+    return array_output(name).as<T>();
+  }
+  ArrayView& array_output(std::string_view name);
+  /// Sets the scalar output `name`.
+  void set_scalar(std::string_view name, double value);
+  Progress& progress() noexcept { return m_progress; }
+  const CancelToken& cancel_token() const noexcept { return m_cancel; }
+  /// Throws Cancelled when the call was cancelled; kernels call it at chunk boundaries.
+  void check_cancelled() const { m_cancel.check(); }
+
+ private:
+  OutputSlot& slot(std::string_view name);
+  const KernelDef& m_kernel;
+  const Args& m_args;
+  std::vector<OutputSlot>& m_outputs;
+  Progress& m_progress;
+  const CancelToken& m_cancel;
+};
+
+}  // namespace simhost

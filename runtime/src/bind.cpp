@@ -1,0 +1,228 @@
+// Binding: checks given arguments against a kernel's signature, with Python-like messages.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include <fmt/format.h>
+
+#include "simhost/kernel.hpp"
+#include "simhost/text.hpp"
+
+namespace simhost {
+
+void throw_unexpected_argument(const KernelDef& kernel, std::string_view name) {
+  std::vector<std::string> names;
+  for (const auto& p : kernel.params) names.push_back(p.name);
+  auto close = close_matches(name, names);
+  std::string msg = fmt::format("{}() got an unexpected keyword argument '{}'", kernel.name, name);
+  if (!close.empty()) msg += "; did you mean " + quoted_list(close) + "?";
+  else msg += "; its parameters are " + quoted_list(names, " and ");
+  throw ArgumentTypeError(msg);
+}
+
+namespace {
+
+std::string given_type(const Value& v) {
+  struct Visitor {
+    std::string operator()(std::monostate) const { return "None"; }
+    std::string operator()(double x) const { return "float " + number_text(x); }
+    std::string operator()(std::int64_t x) const { return "int " + std::to_string(x); }
+    std::string operator()(bool x) const { return std::string("bool ") + (x ? "True" : "False"); }
+    std::string operator()(const std::string& x) const { return "str '" + x + "'"; }
+    std::string operator()(const ArrayView& a) const {
+      return fmt::format("{} array of shape {}", dtype_name(a.dtype), sizes_text(a.shape));
+    }
+  };
+  return std::visit(Visitor{}, v);
+}
+
+std::string index_text(std::int64_t flat, const std::vector<std::int64_t>& shape) {
+  std::vector<std::int64_t> idx(shape.size());
+  for (std::size_t d = shape.size(); d-- > 0;) {
+    idx[d] = shape[d] > 0 ? flat % shape[d] : 0;
+    flat = shape[d] > 0 ? flat / shape[d] : 0;
+  }
+  return sizes_text(idx);
+}
+
+bool violates(const ParamSpec& p, double x, std::string* rule) {
+  if (p.min && (p.min->inclusive ? !(x >= p.min->value) : !(x > p.min->value))) {
+    *rule = fmt::format("{} {}", p.min->inclusive ? ">=" : ">",
+                        p.kind == Kind::Int ? std::to_string(static_cast<std::int64_t>(p.min->value))
+                                            : number_text(p.min->value));
+    return true;
+  }
+  if (p.max && (p.max->inclusive ? !(x <= p.max->value) : !(x < p.max->value))) {
+    *rule = fmt::format("{} {}", p.max->inclusive ? "<=" : "<",
+                        p.kind == Kind::Int ? std::to_string(static_cast<std::int64_t>(p.max->value))
+                                            : number_text(p.max->value));
+    return true;
+  }
+  return false;
+}
+
+template <class T>
+void check_elements(const KernelDef& k, const ParamSpec& p, const ArrayView& a) {
+  const T* data = static_cast<const T*>(a.data);
+  const std::int64_t n = a.size();
+  const bool check_finite = p.finite && std::is_floating_point_v<T>;
+  const bool check_bounds = p.min || p.max;
+  if (!check_finite && !check_bounds) return;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const double x = static_cast<double>(data[i]);
+    if (check_finite && !std::isfinite(x))
+      throw ArgumentValueError(fmt::format(
+          "{}(): parameter '{}' contains {} at index {}; expected finite values", k.name, p.name,
+          number_text(x), index_text(i, a.shape)));
+    std::string rule;
+    if (check_bounds && violates(p, x, &rule))
+      throw ArgumentValueError(fmt::format("{}(): parameter '{}' must have every element {}, got {} "
+                                           "at index {}",
+                                           k.name, p.name, rule, number_text(x),
+                                           index_text(i, a.shape)));
+  }
+}
+
+// Converts and checks one value against its spec; returns the stored form.
+Value check_value(const KernelDef& k, const ParamSpec& p, Value v,
+                  std::vector<std::pair<std::string, std::int64_t>>& sizes,
+                  std::vector<std::pair<std::string, std::string>>& size_source) {
+  auto type_error = [&](std::string_view expected) {
+    return ArgumentTypeError(fmt::format("{}(): parameter '{}' expects {}, got {}", k.name, p.name,
+                                         expected, given_type(v)));
+  };
+  switch (p.kind) {
+    case Kind::Float: {
+      double x;
+      if (auto* d = std::get_if<double>(&v)) x = *d;
+      else if (auto* i = std::get_if<std::int64_t>(&v)) x = static_cast<double>(*i);
+      else throw type_error("a float");
+      if (p.finite && !std::isfinite(x))
+        throw ArgumentValueError(fmt::format("{}(): parameter '{}' must be finite, got {}", k.name,
+                                             p.name, number_text(x)));
+      std::string rule;
+      if (violates(p, x, &rule))
+        throw ArgumentValueError(fmt::format("{}(): parameter '{}' must be {}, got {}", k.name,
+                                             p.name, rule, number_text(x)));
+      return x;
+    }
+    case Kind::Int: {
+      auto* i = std::get_if<std::int64_t>(&v);
+      if (!i) throw type_error("an int");
+      std::string rule;
+      if (violates(p, static_cast<double>(*i), &rule))
+        throw ArgumentValueError(
+            fmt::format("{}(): parameter '{}' must be {}, got {}", k.name, p.name, rule, *i));
+      return *i;
+    }
+    case Kind::Bool:
+      if (!std::holds_alternative<bool>(v)) throw type_error("a bool");
+      return v;
+    case Kind::String: {
+      auto* s = std::get_if<std::string>(&v);
+      if (!s) throw type_error("a str");
+      if (!p.choices.empty() &&
+          std::find(p.choices.begin(), p.choices.end(), *s) == p.choices.end()) {
+        std::string msg = fmt::format("{}(): parameter '{}' must be one of {}, got '{}'", k.name,
+                                      p.name, quoted_list(p.choices), *s);
+        if (auto close = close_matches(*s, p.choices, 1); !close.empty())
+          msg += "; did you mean '" + close[0] + "'?";
+        throw ArgumentValueError(msg);
+      }
+      return v;
+    }
+    case Kind::Array: {
+      auto* a = std::get_if<ArrayView>(&v);
+      if (!a)
+        throw type_error(fmt::format("a {} array of shape {}", dtype_name(p.dtype), shape_text(p.shape)));
+      if (a->dtype != p.dtype)
+        throw type_error(fmt::format("a {} array", dtype_name(p.dtype)));
+      const auto shape_error = [&](std::string why) {
+        return ArgumentValueError(fmt::format("{}(): parameter '{}' expects shape {}, got {}{}",
+                                              k.name, p.name, shape_text(p.shape),
+                                              sizes_text(a->shape), why));
+      };
+      if (a->shape.size() != p.shape.size()) throw shape_error("");
+      for (std::size_t d = 0; d < p.shape.size(); ++d) {
+        const Dim& dim = p.shape[d];
+        const std::int64_t got = a->shape[d];
+        if (dim.symbol.empty()) {
+          if (got != dim.offset) throw shape_error("");
+          continue;
+        }
+        auto it = std::find_if(sizes.begin(), sizes.end(),
+                               [&](const auto& s) { return s.first == dim.symbol; });
+        if (it == sizes.end()) {
+          sizes.emplace_back(dim.symbol, got);
+          size_source.emplace_back(dim.symbol, p.name);
+        } else if (it->second != got) {
+          const auto& src = std::find_if(size_source.begin(), size_source.end(),
+                                         [&](const auto& s) { return s.first == dim.symbol; })->second;
+          throw shape_error(fmt::format(": {} must agree with '{}', where {} = {}", dim.symbol, src,
+                                        dim.symbol, it->second));
+        }
+      }
+      switch (p.dtype) {
+        case DType::Float64: check_elements<double>(k, p, *a); break;
+        case DType::Int64: check_elements<std::int64_t>(k, p, *a); break;
+        case DType::Int32: check_elements<std::int32_t>(k, p, *a); break;
+        case DType::Int8: check_elements<std::int8_t>(k, p, *a); break;
+        case DType::Bool: break;
+      }
+      return v;
+    }
+  }
+  throw type_error("a known kind");
+}
+
+}  // namespace
+
+Args bind(const KernelDef& k, std::vector<std::pair<std::string, Value>> given) {
+  for (std::size_t i = 0; i < given.size(); ++i) {
+    if (!k.find_param(given[i].first)) throw_unexpected_argument(k, given[i].first);
+    for (std::size_t j = 0; j < i; ++j)
+      if (given[j].first == given[i].first)
+        throw ArgumentTypeError(
+            fmt::format("{}() got multiple values for argument '{}'", k.name, given[i].first));
+  }
+  std::vector<std::string> missing;
+  for (const auto& p : k.params) {
+    if (!p.required()) continue;
+    bool found = false;
+    for (const auto& g : given) found = found || g.first == p.name;
+    if (!found) missing.push_back(p.name);
+  }
+  if (!missing.empty())
+    throw ArgumentTypeError(fmt::format("{}() missing {} required keyword argument{}: {}", k.name,
+                                        missing.size(), missing.size() == 1 ? "" : "s",
+                                        quoted_list(missing, " and ")));
+
+  Args args;
+  args.m_kernel = k.name;
+  std::vector<std::pair<std::string, std::string>> size_source;
+  for (const auto& p : k.params) {
+    auto it = std::find_if(given.begin(), given.end(), [&](const auto& g) { return g.first == p.name; });
+    Value v = it != given.end() ? std::move(it->second) : *p.default_value;
+    args.m_values.emplace_back(p.name, check_value(k, p, std::move(v), args.m_sizes, size_source));
+  }
+  return args;
+}
+
+std::vector<std::int64_t> output_shape(const OutputSpec& out, const Args& args) {
+  std::vector<std::int64_t> shape;
+  for (const auto& dim : out.shape) {
+    std::int64_t n = dim.offset;
+    if (!dim.symbol.empty()) {
+      const auto& sizes = args.sizes();
+      auto it = std::find_if(sizes.begin(), sizes.end(), [&](const auto& s) { return s.first == dim.symbol; });
+      n += it != sizes.end() ? it->second : args.i64(dim.symbol);
+    }
+    if (n < 0)
+      throw ArgumentValueError(fmt::format("output '{}' would have a negative size {} in dimension {}",
+                                           out.name, n, dim.text()));
+    shape.push_back(n);
+  }
+  return shape;
+}
+
+}  // namespace simhost

@@ -1,0 +1,215 @@
+// The process arena (one thread budget) and asynchronous kernel calls on it.
+#include "simhost/executor.hpp"
+
+#include <cerrno>
+#include <charconv>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include <fmt/format.h>
+#include <tbb/global_control.h>
+#include <tbb/info.h>
+#include <tbb/task_arena.h>
+
+#include "simhost/call.hpp"
+#include "simhost/error.hpp"
+
+namespace simhost {
+
+namespace {
+
+struct Pool {
+  std::mutex mutex;
+  std::condition_variable idle;
+  int threads = 0;
+  int running = 0;
+  std::unique_ptr<tbb::global_control> control;
+  std::unique_ptr<tbb::task_arena> arena;
+};
+
+// Deliberately never destroyed: a kernel may still be running on a worker while static
+// destructors run at exit, and tearing the arena down under it would be undefined.
+Pool& pool() {
+  static Pool* p = new Pool;
+  return *p;
+}
+
+void check_count(int threads, std::string_view source) {
+  if (threads < 1 || threads > kMaxThreads)
+    throw ArgumentValueError(
+        fmt::format("{} must be between 1 and {}, got {}", source, kMaxThreads, threads));
+}
+
+// Requires p.mutex held and no kernel running.
+void build_arena(Pool& p, int threads) {
+  p.arena.reset();
+  p.control.reset();
+  // Kernels run on enqueued tasks that no external thread joins, so the arena reserves no
+  // slot for one and needs `threads` workers, which the global limit must therefore allow
+  // (it counts an external thread too).
+  p.control = std::make_unique<tbb::global_control>(tbb::global_control::max_allowed_parallelism,
+                                                    static_cast<std::size_t>(threads) + 1);
+  p.arena = std::make_unique<tbb::task_arena>(threads, 0);
+  p.arena->initialize();
+  p.threads = threads;
+}
+
+void ensure_arena(Pool& p) {
+  if (!p.arena) build_arena(p, default_threads());
+}
+
+}  // namespace
+
+int default_threads() {
+  if (const char* env = std::getenv("SIMHOST_THREADS"); env && *env) {
+    int n = 0;
+    const char* end = env + std::strlen(env);
+    auto [ptr, ec] = std::from_chars(env, end, n);
+    if (ec != std::errc() || ptr != end || n < 1 || n > kMaxThreads)
+      throw ArgumentValueError(fmt::format(
+          "SIMHOST_THREADS must be an integer between 1 and {}, got '{}'", kMaxThreads, env));
+    return n;
+  }
+  return std::max(1, tbb::info::default_concurrency());
+}
+
+int get_threads() {
+  Pool& p = pool();
+  std::lock_guard lock(p.mutex);
+  ensure_arena(p);
+  return p.threads;
+}
+
+void set_threads(int threads) {
+  check_count(threads, "the thread count");
+  Pool& p = pool();
+  std::unique_lock lock(p.mutex);
+  if (p.arena && p.threads == threads) return;
+  p.idle.wait(lock, [&] { return p.running == 0; });
+  build_arena(p, threads);
+}
+
+void enqueue(std::function<void()> task) {
+  Pool& p = pool();
+  std::unique_lock lock(p.mutex);
+  ensure_arena(p);
+  ++p.running;
+  tbb::task_arena* arena = p.arena.get();
+  lock.unlock();
+  arena->enqueue([task = std::move(task), &p] {
+    task();
+    std::lock_guard done(p.mutex);
+    if (--p.running == 0) p.idle.notify_all();
+  });
+}
+
+// ---- Call ----
+
+Call::Call(const KernelDef& kernel, Args args) : m_kernel(kernel), m_args(std::move(args)) {}
+
+const OutputSlot& Call::output(std::string_view name) const {
+  for (const auto& s : m_outputs)
+    if (s.spec->name == name) return s;
+  throw KernelError(fmt::format("{}() has no output '{}'", m_kernel.name, name));
+}
+
+bool Call::done() const {
+  std::lock_guard lock(m_mutex);
+  return m_done;
+}
+
+bool Call::wait_for(std::chrono::nanoseconds timeout) const {
+  std::unique_lock lock(m_mutex);
+  return m_cv.wait_for(lock, timeout, [&] { return m_done; });
+}
+
+void Call::wait() const {
+  std::unique_lock lock(m_mutex);
+  m_cv.wait(lock, [&] { return m_done; });
+}
+
+void Call::rethrow_if_failed() const {
+  std::lock_guard lock(m_mutex);
+  if (m_error) std::rethrow_exception(m_error);
+}
+
+double Call::seconds() const {
+  std::lock_guard lock(m_mutex);
+  return m_seconds;
+}
+
+void Call::execute() noexcept {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::exception_ptr error;
+  try {
+    m_cancel.check();
+    CallContext ctx(m_kernel, m_args, m_outputs, m_progress, m_cancel);
+    m_kernel.run(ctx);
+    for (const auto& s : m_outputs)
+      if (!s.written && s.spec->kind == Kind::Float)
+        throw KernelError(fmt::format("{}(): the kernel finished without setting output '{}'",
+                                      m_kernel.name, s.spec->name));
+  } catch (const Cancelled&) {
+    error = std::current_exception();
+  } catch (const ArgumentTypeError&) {
+    error = std::current_exception();
+  } catch (const ArgumentValueError&) {
+    error = std::current_exception();
+  } catch (const KernelError&) {
+    error = std::current_exception();
+  } catch (const std::bad_alloc&) {
+    error = std::current_exception();
+  } catch (const std::exception& e) {
+    error = std::make_exception_ptr(KernelError(fmt::format("{}(): {}", m_kernel.name, e.what())));
+  } catch (...) {
+    error = std::make_exception_ptr(
+        KernelError(fmt::format("{}(): the kernel failed with an unknown exception", m_kernel.name)));
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::lock_guard lock(m_mutex);
+  m_seconds = seconds;
+  m_error = error;
+  m_done = true;
+  m_cv.notify_all();
+}
+
+std::shared_ptr<Call> prepare_call(const KernelDef& kernel,
+                                   std::vector<std::pair<std::string, Value>> given,
+                                   const OutputAllocator* alloc) {
+  auto call = std::make_shared<Call>(kernel, bind(kernel, std::move(given)));
+  for (const auto& spec : kernel.outputs) {
+    OutputSlot slot;
+    slot.spec = &spec;
+    if (spec.kind == Kind::Array) {
+      slot.array.dtype = spec.dtype;
+      slot.array.shape = output_shape(spec, call->m_args);
+      if (alloc) {
+        slot.array.data = (*alloc)(spec, slot.array.shape);
+      } else {
+        auto buffer = std::make_unique<std::byte[]>(std::max<std::size_t>(slot.array.bytes(), 1));
+        slot.array.data = buffer.get();
+        call->m_owned.push_back(std::move(buffer));
+      }
+      if (!slot.array.data && slot.array.size() > 0) throw std::bad_alloc();
+    }
+    call->m_outputs.push_back(std::move(slot));
+  }
+  return call;
+}
+
+void start(const std::shared_ptr<Call>& call) {
+  enqueue([call] { call->execute(); });
+}
+
+std::shared_ptr<Call> run_call(const KernelDef& kernel,
+                               std::vector<std::pair<std::string, Value>> given) {
+  auto call = prepare_call(kernel, std::move(given));
+  start(call);
+  call->wait();
+  call->rethrow_if_failed();
+  return call;
+}
+
+}  // namespace simhost

@@ -1,0 +1,144 @@
+// Signature types, bound-argument accessors and the call context.
+#include "simhost/kernel.hpp"
+
+#include <fmt/format.h>
+
+#include "simhost/text.hpp"
+
+namespace simhost {
+
+std::string_view dtype_name(DType dtype) noexcept {
+  switch (dtype) {
+    case DType::Float64: return "float64";
+    case DType::Int64: return "int64";
+    case DType::Int32: return "int32";
+    case DType::Int8: return "int8";
+    case DType::Bool: return "bool";
+  }
+  return "unknown";
+}
+
+std::size_t dtype_size(DType dtype) noexcept {
+  switch (dtype) {
+    case DType::Float64:
+    case DType::Int64: return 8;
+    case DType::Int32: return 4;
+    case DType::Int8:
+    case DType::Bool: return 1;
+  }
+  return 0;
+}
+
+std::string_view kind_name(Kind kind) noexcept {
+  switch (kind) {
+    case Kind::Float: return "float";
+    case Kind::Int: return "int";
+    case Kind::Bool: return "bool";
+    case Kind::String: return "str";
+    case Kind::Array: return "array";
+  }
+  return "unknown";
+}
+
+std::int64_t ArrayView::size() const noexcept {
+  std::int64_t n = 1;
+  for (auto d : shape) n *= d;
+  return n;
+}
+
+std::string Dim::text() const {
+  if (symbol.empty()) return std::to_string(offset);
+  if (offset == 0) return symbol;
+  return fmt::format("{}{:+}", symbol, offset);
+}
+
+std::string shape_text(const std::vector<Dim>& shape) {
+  std::string out = "(";
+  for (std::size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += shape[i].text();
+  }
+  if (shape.size() == 1) out += ",";
+  return out + ")";
+}
+
+const ParamSpec* KernelDef::find_param(std::string_view n) const noexcept {
+  for (const auto& p : params)
+    if (p.name == n) return &p;
+  return nullptr;
+}
+
+const OutputSpec* KernelDef::find_output(std::string_view n) const noexcept {
+  for (const auto& o : outputs)
+    if (o.name == n) return &o;
+  return nullptr;
+}
+
+// Accessors for a name or type the signature does not have are bugs in the kernel itself.
+const Value& Args::value(std::string_view name) const {
+  for (const auto& [n, v] : m_values)
+    if (n == name) return v;
+  throw KernelError(fmt::format("{}(): the kernel asked for parameter '{}', which is not in its "
+                                "signature",
+                                m_kernel, name));
+}
+
+namespace {
+template <class T>
+const T& get_as(const Value& v, std::string_view kernel, std::string_view name,
+                std::string_view want) {
+  if (const T* p = std::get_if<T>(&v)) return *p;
+  throw KernelError(fmt::format("{}(): the kernel read parameter '{}' as {}, which does not match "
+                                "its signature",
+                                kernel, name, want));
+}
+}  // namespace
+
+double Args::f64(std::string_view name) const {
+  return get_as<double>(value(name), m_kernel, name, "float");
+}
+std::int64_t Args::i64(std::string_view name) const {
+  return get_as<std::int64_t>(value(name), m_kernel, name, "int");
+}
+bool Args::flag(std::string_view name) const {
+  return get_as<bool>(value(name), m_kernel, name, "bool");
+}
+const std::string& Args::str(std::string_view name) const {
+  return get_as<std::string>(value(name), m_kernel, name, "str");
+}
+const ArrayView& Args::array(std::string_view name) const {
+  return get_as<ArrayView>(value(name), m_kernel, name, "array");
+}
+std::int64_t Args::size(std::string_view symbol) const {
+  for (const auto& [s, n] : m_sizes)
+    if (s == symbol) return n;
+  throw KernelError(fmt::format("{}(): the kernel asked for size '{}', which no parameter's shape "
+                                "defines",
+                                m_kernel, symbol));
+}
+
+OutputSlot& CallContext::slot(std::string_view name) {
+  for (auto& s : m_outputs)
+    if (s.spec->name == name) return s;
+  throw KernelError(fmt::format("{}(): the kernel wrote output '{}', which is not in its "
+                                "signature",
+                                m_kernel.name, name));
+}
+
+ArrayView& CallContext::array_output(std::string_view name) {
+  OutputSlot& s = slot(name);
+  if (s.spec->kind != Kind::Array)
+    throw KernelError(fmt::format("{}(): output '{}' is a scalar, not an array", m_kernel.name, name));
+  s.written = true;
+  return s.array;
+}
+
+void CallContext::set_scalar(std::string_view name, double value) {
+  OutputSlot& s = slot(name);
+  if (s.spec->kind != Kind::Float)
+    throw KernelError(fmt::format("{}(): output '{}' is an array, not a scalar", m_kernel.name, name));
+  s.scalar = value;
+  s.written = true;
+}
+
+}  // namespace simhost

@@ -1,0 +1,63 @@
+"""simhost: Python-scripted simulation with parallel C++ kernels.
+
+Kernels run as parallel C++ (Eigen + oneTBB) with the GIL released, while the calling thread
+waits as a supervisor: Ctrl-C and ``timeout=`` stop a running kernel within a fraction of a
+second, and other Python threads keep running.
+
+    import simhost
+    r = simhost.kernels.nbody(pos=pos, vel=vel, mass=mass, dt=1e-3, steps=100)
+    r.energy, r.pos, r.seconds
+
+The same package serves the ``simhost`` host binary and a plain ``python3``.
+"""
+
+import sys as _sys
+
+if "_simhost_core" in _sys.builtin_module_names:  # inside the simhost host binary
+    import _simhost_core as _core
+else:  # plain python3: the extension module next to this file
+    from . import _core
+
+from ._result import Result
+
+__version__ = _core.__version__
+__all__ = [
+    "KernelError",
+    "Result",
+    "UnknownKernelError",
+    "describe",
+    "get_threads",
+    "kernels",
+    "list_kernels",
+    "run",
+    "set_threads",
+]
+
+#: A kernel failed while running (raised with the kernel's name and the reason).
+KernelError = _core.KernelError
+KernelError.__module__ = __name__
+#: No kernel of that name is registered (a LookupError; the message names close matches).
+UnknownKernelError = _core.UnknownKernelError
+UnknownKernelError.__module__ = __name__
+
+list_kernels = _core.list_kernels
+describe = _core.describe
+set_threads = _core.set_threads
+get_threads = _core.get_threads
+
+
+def run(name, /, *, timeout=None, **params):
+    """Runs kernel ``name`` with keyword parameters and returns its :class:`Result`.
+
+    The GIL is released while the kernel runs. ``timeout`` (seconds) cancels the kernel and
+    raises TimeoutError when it has not finished in time; Ctrl-C cancels it and raises
+    KeyboardInterrupt. Float64 C-contiguous arrays are passed without a copy; inputs are
+    never modified.
+    """
+    outputs, used, seconds = _core._run(name, params, timeout)
+    return Result(name, outputs, used, seconds)
+
+
+from . import _kernels  # noqa: E402  (needs run() above)
+
+kernels = _kernels.install(__name__, run, _core)

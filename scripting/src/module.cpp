@@ -1,0 +1,340 @@
+// bind_module(): the `simhost` module's native core, shared by the host binary and the
+// importable extension. Converts arguments, supervises calls with the GIL released, and
+// translates errors once.
+#include "module.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <optional>
+
+#include <Eigen/Core>
+#include <fmt/format.h>
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+#include <tbb/version.h>
+
+#include "simhost/call.hpp"
+#include "simhost/executor.hpp"
+#include "simhost/kernels.hpp"
+#include "simhost/registry.hpp"
+#include "simhost/text.hpp"
+
+namespace py = pybind11;
+
+namespace simhost {
+
+namespace {
+
+// How often the waiting Python thread wakes to check signals and the timeout.
+constexpr auto kSupervisorTick = std::chrono::milliseconds(20);
+
+py::dtype to_numpy(DType dtype) {
+  switch (dtype) {
+    case DType::Float64: return py::dtype::of<double>();
+    case DType::Int64: return py::dtype::of<std::int64_t>();
+    case DType::Int32: return py::dtype::of<std::int32_t>();
+    case DType::Int8: return py::dtype::of<std::int8_t>();
+    case DType::Bool: return py::dtype::of<bool>();
+  }
+  throw KernelError("unknown dtype");
+}
+
+// A numpy array as a kernel input: the same memory when it already is C-contiguous, aligned
+// and of the declared dtype; otherwise one converted copy when numpy can convert it without
+// losing information; otherwise a TypeError. `holder` keeps the memory alive for the call.
+ArrayView to_view(const KernelDef& k, const ParamSpec& p, const py::handle& obj, py::object& holder) {
+  const py::dtype want = to_numpy(p.dtype);
+  py::module_ np = py::module_::import("numpy");
+  py::array arr;
+  if (py::isinstance<py::array>(obj)) {
+    arr = py::reinterpret_borrow<py::array>(obj);
+  } else {
+    try {
+      arr = np.attr("asarray")(obj);
+    } catch (py::error_already_set& e) {
+      throw ArgumentValueError(fmt::format("{}(): parameter '{}' could not be read as an array: {}",
+                                           k.name, p.name, py::str(e.value()).cast<std::string>()));
+    }
+  }
+  const py::dtype have = arr.dtype();
+  const char kind = have.kind();
+  constexpr int kDirect = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ |
+                          py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+  if (have.equal(want) && (arr.flags() & kDirect) == kDirect && have.attr("isnative").cast<bool>()) {
+    holder = arr;
+  } else {
+    const std::string want_name(dtype_name(p.dtype));
+    if (kind != 'b' && kind != 'i' && kind != 'u' && kind != 'f') {
+      throw ArgumentTypeError(fmt::format("{}(): parameter '{}' expects a {} array, got {} {}",
+                                          k.name, p.name, want_name,
+                                          have.attr("name").cast<std::string>(),
+                                          py::isinstance<py::array>(obj) ? "array" : "data"));
+    }
+    py::object converted;
+    if (np.attr("can_cast")(have, want, "safe").cast<bool>()) {
+      converted = np.attr("ascontiguousarray")(arr, want);
+    } else {
+      // Not safe by type (e.g. int64 -> int8, float -> int): accept when these values survive.
+      converted = np.attr("ascontiguousarray")(arr.attr("astype")(want));
+      if (!np.attr("array_equal")(converted, arr).cast<bool>())
+        throw ArgumentTypeError(fmt::format(
+            "{}(): parameter '{}' expects a {} array, got {} values that do not convert to {} "
+            "without loss",
+            k.name, p.name, want_name, have.attr("name").cast<std::string>(), want_name));
+    }
+    holder = converted;
+  }
+  py::array held = py::reinterpret_borrow<py::array>(holder);
+  ArrayView view;
+  view.data = const_cast<void*>(held.data());
+  view.dtype = p.dtype;
+  for (py::ssize_t d = 0; d < held.ndim(); ++d) view.shape.push_back(held.shape(d));
+  return view;
+}
+
+// A Python scalar as a kernel value; the binding checks it against the parameter's kind.
+Value to_value(const KernelDef& k, const ParamSpec& p, const py::handle& obj) {
+  PyObject* o = obj.ptr();
+  static const py::object np_bool = py::module_::import("numpy").attr("bool_");
+  static const py::object np_floating = py::module_::import("numpy").attr("floating");
+  if (o == Py_None) return std::monostate{};
+  if (PyBool_Check(o) || py::isinstance(obj, np_bool)) return bool(PyObject_IsTrue(o));
+  if (PyFloat_Check(o) || py::isinstance(obj, np_floating)) return PyFloat_AsDouble(o);
+  if (PyLong_Check(o) || PyIndex_Check(o)) {
+    int overflow = 0;
+    py::object as_int = py::reinterpret_steal<py::object>(PyNumber_Index(o));
+    const long long v = PyLong_AsLongLongAndOverflow(as_int.ptr(), &overflow);
+    if (overflow != 0)
+      throw ArgumentValueError(fmt::format("{}(): parameter '{}' is out of the 64-bit integer range, "
+                                           "got {}",
+                                           k.name, p.name, py::repr(obj).cast<std::string>()));
+    return static_cast<std::int64_t>(v);
+  }
+  if (PyUnicode_Check(o)) return obj.cast<std::string>();
+  const std::string expected = p.kind == Kind::String ? "a str" : "a " + std::string(kind_name(p.kind));
+  throw ArgumentTypeError(fmt::format("{}(): parameter '{}' expects {}, got {}", k.name, p.name,
+                                      expected, Py_TYPE(o)->tp_name));
+}
+
+std::optional<double> parse_timeout(const KernelDef& k, const py::handle& timeout) {
+  if (timeout.is_none()) return std::nullopt;
+  if (PyBool_Check(timeout.ptr()) || !(PyFloat_Check(timeout.ptr()) || PyLong_Check(timeout.ptr())))
+    throw ArgumentTypeError(fmt::format("{}(): timeout expects a number of seconds or None, got {}",
+                                        k.name, Py_TYPE(timeout.ptr())->tp_name));
+  const double t = timeout.cast<double>();
+  if (!(t > 0) || !std::isfinite(t))
+    throw ArgumentValueError(fmt::format("{}(): timeout must be a positive number of seconds, got {}",
+                                         k.name, number_text(t)));
+  return t;
+}
+
+// Runs the call on the arena and waits with the GIL released, waking every tick to run
+// Python's signal handlers and to check the timeout. On Ctrl-C (or any exception a signal
+// handler raises) and on timeout, the kernel is cancelled and waited for before raising, so
+// no kernel ever writes to memory Python has let go.
+void supervise(const std::shared_ptr<Call>& call, std::optional<double> timeout) {
+  const auto t0 = std::chrono::steady_clock::now();
+  bool signalled = false, timed_out = false;
+  start(call);
+  {
+    py::gil_scoped_release release;
+    while (!call->wait_for(kSupervisorTick)) {
+      if (timeout && std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >
+                         *timeout) {
+        timed_out = true;
+      } else {
+        py::gil_scoped_acquire acquire;
+        signalled = PyErr_CheckSignals() != 0;
+      }
+      if (signalled || timed_out) {
+        call->cancel();
+        call->wait();
+        break;
+      }
+    }
+  }
+  if (signalled) throw py::error_already_set();
+  if (timed_out) {
+    try {
+      call->rethrow_if_failed();
+    } catch (const Cancelled&) {
+      PyErr_SetString(PyExc_TimeoutError,
+                      fmt::format("{}() did not finish within timeout={} s and was cancelled",
+                                  call->kernel().name, number_text(*timeout))
+                          .c_str());
+      throw py::error_already_set();
+    }
+  }
+  call->rethrow_if_failed();
+}
+
+py::object value_to_python(const Value& v, const py::object& array_holder) {
+  struct Visitor {
+    const py::object& holder;
+    py::object operator()(std::monostate) const { return py::none(); }
+    py::object operator()(double x) const { return py::float_(x); }
+    py::object operator()(std::int64_t x) const { return py::int_(x); }
+    py::object operator()(bool x) const { return py::bool_(x); }
+    py::object operator()(const std::string& x) const { return py::str(x); }
+    py::object operator()(const ArrayView&) const { return holder; }
+  };
+  return std::visit(Visitor{array_holder}, v);
+}
+
+// _run(name, params, timeout) -> (outputs, params_as_used, seconds)
+py::tuple run_kernel(const std::string& name, const py::dict& params, const py::object& timeout) {
+  const KernelDef& k = Registry::global().get(name);
+  const std::optional<double> limit = parse_timeout(k, timeout);
+  std::vector<std::pair<std::string, Value>> given;
+  std::vector<std::pair<std::string, py::object>> holders;  // arrays given to the kernel
+  given.reserve(params.size());
+  for (auto item : params) {
+    std::string key = item.first.cast<std::string>();
+    const ParamSpec* p = k.find_param(key);
+    if (!p) throw_unexpected_argument(k, key);
+    if (p->kind == Kind::Array) {
+      py::object holder;
+      given.emplace_back(key, to_view(k, *p, item.second, holder));
+      holders.emplace_back(std::move(key), std::move(holder));
+    } else {
+      given.emplace_back(std::move(key), to_value(k, *p, item.second));
+    }
+  }
+  std::vector<py::array> arrays;
+  const OutputAllocator alloc = [&](const OutputSpec& o, const std::vector<std::int64_t>& shape) {
+    std::vector<py::ssize_t> dims(shape.begin(), shape.end());
+    arrays.emplace_back(to_numpy(o.dtype), dims);
+    return arrays.back().mutable_data();
+  };
+  std::shared_ptr<Call> call = prepare_call(k, std::move(given), &alloc);
+  supervise(call, limit);
+
+  py::dict outputs;
+  std::size_t next_array = 0;
+  for (const auto& slot : call->outputs()) {
+    if (slot.spec->kind == Kind::Array) outputs[py::str(slot.spec->name)] = arrays[next_array++];
+    else outputs[py::str(slot.spec->name)] = py::float_(slot.scalar);
+  }
+  py::dict used;
+  for (const auto& [pname, value] : call->args().items()) {
+    py::object holder = py::none();
+    for (const auto& h : holders)
+      if (h.first == pname) holder = h.second;
+    used[py::str(pname)] = value_to_python(value, holder);
+  }
+  return py::make_tuple(outputs, used, call->seconds());
+}
+
+py::object bound_to_python(const ParamSpec& p, const std::optional<Bound>& b) {
+  if (!b) return py::none();
+  py::object value = p.kind == Kind::Int ? py::object(py::int_(static_cast<std::int64_t>(b->value)))
+                                          : py::object(py::float_(b->value));
+  return py::dict(py::arg("value") = value, py::arg("inclusive") = b->inclusive);
+}
+
+py::dict describe(const std::string& name) {
+  const KernelDef& k = Registry::global().get(name);
+  py::list params;
+  for (const auto& p : k.params) {
+    py::dict d;
+    d["name"] = p.name;
+    d["kind"] = std::string(kind_name(p.kind));
+    d["dtype"] = p.kind == Kind::Array ? py::object(py::str(dtype_name(p.dtype))) : py::none();
+    d["shape"] = p.kind == Kind::Array ? py::object(py::str(shape_text(p.shape))) : py::none();
+    d["required"] = p.required();
+    d["default"] = p.required() ? py::none() : value_to_python(*p.default_value, py::none());
+    d["min"] = bound_to_python(p, p.min);
+    d["max"] = bound_to_python(p, p.max);
+    d["choices"] = p.choices;
+    d["finite"] = p.finite && (p.kind == Kind::Float || (p.kind == Kind::Array && p.dtype == DType::Float64));
+    d["unit"] = p.unit;
+    d["doc"] = p.doc;
+    params.append(d);
+  }
+  py::list outputs;
+  for (const auto& o : k.outputs) {
+    py::dict d;
+    d["name"] = o.name;
+    d["kind"] = std::string(kind_name(o.kind));
+    d["dtype"] = o.kind == Kind::Array ? py::object(py::str(dtype_name(o.dtype))) : py::none();
+    d["shape"] = o.kind == Kind::Array ? py::object(py::str(shape_text(o.shape))) : py::none();
+    d["unit"] = o.unit;
+    d["doc"] = o.doc;
+    outputs.append(d);
+  }
+  py::dict out;
+  out["name"] = k.name;
+  out["summary"] = k.summary;
+  out["doc"] = k.doc;
+  out["progress_unit"] = k.progress_unit;
+  out["params"] = params;
+  out["outputs"] = outputs;
+  out["text"] = describe_text(k);
+  return out;
+}
+
+}  // namespace
+
+py::dict library_versions() {
+  py::dict v;
+  v["simhost"] = SIMHOST_VERSION;
+  v["oneTBB"] = fmt::format("{}.{}.{}", TBB_VERSION_MAJOR, TBB_VERSION_MINOR, TBB_VERSION_PATCH);
+  v["Eigen"] = fmt::format("{}.{}.{}", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION);
+  v["pybind11"] = fmt::format("{}.{}.{}", PYBIND11_VERSION_MAJOR, PYBIND11_VERSION_MINOR,
+                              PYBIND11_VERSION_PATCH);
+  return v;
+}
+
+void bind_module(py::module_& m) {
+  add_builtin_kernels(Registry::global());
+  m.doc() = "Native core of simhost (use the `simhost` package, not this module).";
+  m.attr("__version__") = SIMHOST_VERSION;
+
+  static py::exception<KernelError> kernel_error(m, "KernelError", PyExc_RuntimeError);
+  static py::exception<UnknownKernelError> unknown_kernel(m, "UnknownKernelError", PyExc_LookupError);
+  py::register_exception_translator([](std::exception_ptr p) {
+    try {
+      if (p) std::rethrow_exception(p);
+    } catch (const UnknownKernelError& e) {
+      PyErr_SetString(unknown_kernel.ptr(), e.what());
+    } catch (const KernelError& e) {
+      PyErr_SetString(kernel_error.ptr(), e.what());
+    } catch (const ArgumentTypeError& e) {
+      PyErr_SetString(PyExc_TypeError, e.what());
+    } catch (const ArgumentValueError& e) {
+      PyErr_SetString(PyExc_ValueError, e.what());
+    } catch (const Cancelled& e) {
+      py::object cancelled = py::module_::import("concurrent.futures").attr("CancelledError");
+      PyErr_SetString(cancelled.ptr(), e.what());
+    } catch (const Error& e) {
+      PyErr_SetString(kernel_error.ptr(), e.what());
+    }
+  });
+
+  m.def("_run", &run_kernel, py::arg("name"), py::arg("params"), py::arg("timeout"),
+        "Runs a kernel and waits for it with the GIL released; returns (outputs, params, seconds).");
+  m.def("list_kernels", [] { return Registry::global().names(); },
+        "Names of every registered kernel, sorted.");
+  m.def("describe", &describe, py::arg("name"),
+        "Everything about a kernel: parameters (type, shape, default, bounds, unit, doc) and "
+        "outputs, as a dict; its 'text' entry is what `simhost kernels NAME` prints.");
+  m.def("set_threads",
+        [](const py::object& threads) {
+          if (PyBool_Check(threads.ptr()) || !PyIndex_Check(threads.ptr()))
+            throw ArgumentTypeError(fmt::format("set_threads() expects an int, got {}",
+                                                Py_TYPE(threads.ptr())->tp_name));
+          const auto n = threads.cast<long long>();
+          if (n < 1 || n > kMaxThreads)
+            throw ArgumentValueError(fmt::format(
+                "set_threads() expects a thread count between 1 and {}, got {}", kMaxThreads, n));
+          py::gil_scoped_release release;  // waits for running kernels to finish
+          set_threads(static_cast<int>(n));
+        },
+        py::arg("threads"),
+        "Sets the process-wide thread budget (the one TBB arena every kernel runs in). Waits for "
+        "running kernels to finish first.");
+  m.def("get_threads", &get_threads, "The process-wide thread budget.");
+  m.def("_library_versions", &library_versions, "Versions of simhost and the libraries it was built with.");
+}
+
+}  // namespace simhost

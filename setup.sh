@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian packages simhost needs to build, test, benchmark and run its examples.
+# Idempotent: does nothing (and prints nothing) when every package is already installed.
+set -euo pipefail
+
+packages=(
+  g++ cmake ninja-build pkg-config
+  libtbb-dev libeigen3-dev libfmt-dev doctest-dev pybind11-dev librandom123-dev
+  python3-dev python3-numpy python3-pytest
+  python3-numba python3-matplotlib
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup.sh: missing packages: ${missing[*]}; run this script as root (or with sudo)" >&2
+  exit 1
+fi
+echo "setup.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
