@@ -328,6 +328,25 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
+def cpu_busy_fraction(interval=0.5):
+    """Fraction of all CPUs' time spent busy over `interval` seconds (None if unknown)."""
+
+    def sample():
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields), idle
+
+    try:
+        total0, idle0 = sample()
+        time.sleep(interval)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = total1 - total0
+    return None if total <= 0 else 1.0 - (idle1 - idle0) / total
+
+
 def git_revision():
     try:
         head = subprocess.run(
@@ -428,8 +447,9 @@ def main(argv):
             return 2
 
     load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    if load and load[0] > 0.5:
-        print(f"warning: 1-minute load average is {load[0]:.2f}; timings may be noisy")
+    busy = cpu_busy_fraction()
+    if busy is not None and busy > 0.2:
+        print(f"warning: the CPUs were {busy:.0%} busy just before the run; timings may be noisy")
 
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     threads_before = simhost.get_threads()
@@ -443,7 +463,7 @@ def main(argv):
         "command": [sys.argv[0]] + list(argv),
         "quick": args.quick,
         "threads": args.threads,
-        "machine": environment(simhost, load),
+        "machine": dict(environment(simhost, load), cpu_busy_at_start=busy),
         "benchmarks": results,
     }
     path = args.json or os.path.join(

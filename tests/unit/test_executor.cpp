@@ -1,1 +1,167 @@
+// The executor: one thread budget, asynchronous calls, cancellation, errors, determinism.
 #include <doctest/doctest.h>
+
+#include <chrono>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include <tbb/task_arena.h>
+
+#include "simhost/call.hpp"
+#include "simhost/executor.hpp"
+#include "simhost/parallel.hpp"
+
+using namespace simhost;
+using namespace std::chrono_literals;
+
+namespace {
+
+KernelDef looping_kernel() {
+  // Runs parallel chunks until cancelled (or `rounds` rounds), counting progress.
+  KernelDef k;
+  k.name = "spin";
+  k.summary = "Spins in parallel chunks.";
+  ParamSpec count;
+  count.name = "rounds";
+  count.kind = Kind::Int;
+  count.default_value = std::int64_t{1'000'000'000};
+  k.params = {count};
+  OutputSpec threads;
+  threads.name = "threads";
+  threads.kind = Kind::Float;
+  k.outputs = {threads};
+  k.run = [](CallContext& ctx) {
+    std::mutex m;
+    std::set<std::thread::id> ids;
+    const auto rounds = ctx.args().i64("rounds");
+    ctx.progress().set_total(rounds);
+    for (std::int64_t r = 0; r < rounds; ++r) {
+      parallel_for(ctx, 0, 64, 1, [&](std::int64_t, std::int64_t) {
+        volatile double x = 0;
+        for (int i = 0; i < 20000; ++i) x = x + 1e-9 * i;
+        std::lock_guard lock(m);
+        ids.insert(std::this_thread::get_id());
+      });
+      ctx.progress().add(1);
+    }
+    ctx.set_scalar("threads", static_cast<double>(ids.size()));
+  };
+  return k;
+}
+
+}  // namespace
+
+TEST_CASE("the thread budget is settable, and kernels never use more threads than it") {
+  const KernelDef k = looping_kernel();
+  for (int n : {1, 2, 3}) {
+    CAPTURE(n);
+    set_threads(n);
+    CHECK(get_threads() == n);
+    auto call = run_call(k, {{"rounds", std::int64_t{20}}});
+    CHECK(call->output("threads").scalar >= 1);
+    CHECK(call->output("threads").scalar <= n);
+    CHECK(call->progress().done() == 20);
+    CHECK(call->progress().total() == 20);
+  }
+  CHECK_THROWS_WITH_AS(set_threads(0), "the thread count must be between 1 and 1024, got 0",
+                       ArgumentValueError);
+}
+
+TEST_CASE("a running kernel stops promptly when cancelled, and the executor stays usable") {
+  set_threads(2);
+  const KernelDef k = looping_kernel();
+  auto call = prepare_call(k, {});
+  start(call);
+  std::this_thread::sleep_for(50ms);
+  CHECK_FALSE(call->done());
+  const auto t0 = std::chrono::steady_clock::now();
+  call->cancel();
+  REQUIRE(call->wait_for(500ms));
+  CHECK(std::chrono::steady_clock::now() - t0 < 500ms);
+  CHECK_THROWS_AS(call->rethrow_if_failed(), Cancelled);
+  CHECK(call->progress().done() > 0);
+  auto again = run_call(k, {{"rounds", std::int64_t{2}}});
+  CHECK(again->progress().done() == 2);
+}
+
+TEST_CASE("two calls run at the same time on the one arena") {
+  set_threads(2);
+  const KernelDef k = looping_kernel();
+  auto a = prepare_call(k, {});
+  auto b = prepare_call(k, {});
+  start(a);
+  start(b);
+  // Both make progress while both are in flight.
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while ((a->progress().done() == 0 || b->progress().done() == 0) &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  CHECK(a->progress().done() > 0);
+  CHECK(b->progress().done() > 0);
+  a->cancel();
+  b->cancel();
+  a->wait();
+  b->wait();
+}
+
+TEST_CASE("failures inside a kernel become KernelErrors that name the kernel") {
+  KernelDef k;
+  k.name = "broken";
+  k.summary = "Always fails.";
+  OutputSpec y;
+  y.name = "y";
+  y.kind = Kind::Float;
+  k.outputs = {y};
+  k.run = [](CallContext&) { throw std::runtime_error("matrix is singular"); };
+  CHECK_THROWS_WITH_AS(run_call(k, {}), "broken(): matrix is singular", KernelError);
+  k.run = [](CallContext&) {};
+  CHECK_THROWS_WITH_AS(run_call(k, {}),
+                       "broken(): the kernel finished without setting output 'y'", KernelError);
+  k.run = [](CallContext& ctx) { ctx.args().f64("nope"); };
+  CHECK_THROWS_WITH_AS(run_call(k, {}),
+                       "broken(): the kernel asked for parameter 'nope', which is not in its "
+                       "signature",
+                       KernelError);
+}
+
+TEST_CASE("deterministic_reduce gives the same bits at 1, 2 and 3 threads") {
+  KernelDef k;
+  k.name = "sum";
+  k.summary = "Sums an ill-conditioned series.";
+  OutputSpec s;
+  s.name = "s";
+  s.kind = Kind::Float;
+  k.outputs = {s};
+  k.run = [](CallContext& ctx) {
+    const double total = deterministic_reduce(
+        ctx, 0, 1'000'003, 1000, 0.0,
+        [](std::int64_t lo, std::int64_t hi) {
+          double acc = 0;
+          for (std::int64_t i = lo; i < hi; ++i) acc += (i % 2 ? 1e16 : -1e16) / (static_cast<double>(i) + 1.0) + 1.0 / 3;
+          return acc;
+        },
+        [](double a, double b) { return a + b; });
+    ctx.set_scalar("s", total);
+  };
+  set_threads(1);
+  const double reference = run_call(k, {})->output("s").scalar;
+  for (int n : {2, 3}) {
+    CAPTURE(n);
+    set_threads(n);
+    for (int repeat = 0; repeat < 5; ++repeat) CHECK(run_call(k, {})->output("s").scalar == reference);
+  }
+}
+
+TEST_CASE("SIMHOST_THREADS sets the default budget and a bad value is refused with its text") {
+  setenv("SIMHOST_THREADS", "3", 1);
+  CHECK(default_threads() == 3);
+  setenv("SIMHOST_THREADS", "two", 1);
+  CHECK_THROWS_WITH_AS(default_threads(),
+                       "SIMHOST_THREADS must be an integer between 1 and 1024, got 'two'",
+                       ArgumentValueError);
+  setenv("SIMHOST_THREADS", "0", 1);
+  CHECK_THROWS_AS(default_threads(), ArgumentValueError);
+  unsetenv("SIMHOST_THREADS");
+  CHECK(default_threads() >= 1);
+}
