@@ -250,54 +250,25 @@ KernelDef nbody_kernel() {
       "forces. Units are any consistent set (e.g. G = 1 N-body units). Results are\n"
       "bit-identical at any thread count.";
   k.progress_unit = "steps";
-  auto array = [](std::string name, std::vector<Dim> shape, std::string unit, std::string doc) {
-    ParamSpec p;
-    p.name = std::move(name);
-    p.kind = Kind::Array;
-    p.shape = std::move(shape);
-    p.unit = std::move(unit);
-    p.doc = std::move(doc);
-    return p;
-  };
-  auto number = [](std::string name, Kind kind, std::optional<Value> def, std::optional<Bound> min,
-                   std::string unit, std::string doc) {
-    ParamSpec p;
-    p.name = std::move(name);
-    p.kind = kind;
-    p.default_value = std::move(def);
-    p.min = min;
-    p.unit = std::move(unit);
-    p.doc = std::move(doc);
-    return p;
-  };
   const Dim N = Dim::named("N");
-  k.params.push_back(array("pos", {N, Dim::fixed(3)}, "length", "Initial positions of the N bodies."));
-  k.params.push_back(array("vel", {N, Dim::fixed(3)}, "length/time", "Initial velocities."));
-  ParamSpec mass = array("mass", {N}, "mass", "Masses (each >= 0).");
-  mass.min = Bound{0.0, true};
-  k.params.push_back(mass);
-  k.params.push_back(number("G", Kind::Float, 1.0, std::nullopt, "length^3/(mass time^2)",
-                            "Gravitational constant."));
-  k.params.push_back(number("eps", Kind::Float, 0.01, Bound{0.0, true}, "length",
-                            "Softening length: forces go as 1/(r^2 + eps^2)^(3/2)."));
-  k.params.push_back(number("dt", Kind::Float, std::nullopt, Bound{0.0, false}, "time", "Time step."));
-  k.params.push_back(number("steps", Kind::Int, std::nullopt, Bound{0.0, true}, "",
-                            "Number of leapfrog steps."));
-
-  auto output = [](std::string name, std::vector<Dim> shape, std::string unit, std::string doc) {
-    OutputSpec o;
-    o.name = std::move(name);
-    o.shape = std::move(shape);
-    o.unit = std::move(unit);
-    o.doc = std::move(doc);
-    return o;
+  k.params = {
+      array_param("pos", {N, Dim::fixed(3)}, "length", "Initial positions of the N bodies."),
+      array_param("vel", {N, Dim::fixed(3)}, "length/time", "Initial velocities."),
+      array_param("mass", {N}, "mass", "Masses (each >= 0).").at_least(0),
+      float_param("G", 1.0, "length^3/(mass time^2)", "Gravitational constant."),
+      float_param("eps", 0.01, "length", "Softening length: forces go as 1/(r^2 + eps^2)^(3/2).")
+          .at_least(0),
+      float_param("dt", std::nullopt, "time", "Time step.").above(0),
+      int_param("steps", std::nullopt, "Number of leapfrog steps.").at_least(0),
   };
-  k.outputs.push_back(output("pos", {N, Dim::fixed(3)}, "length", "Final positions."));
-  k.outputs.push_back(output("vel", {N, Dim::fixed(3)}, "length/time", "Final velocities."));
-  k.outputs.push_back(output("energy", {Dim::named("steps", 1)}, "energy",
-                             "Total (kinetic + potential) energy at the start and after each step."));
-  k.outputs.push_back(output("momentum", {Dim::fixed(3)}, "mass length/time",
-                             "Final total momentum sum_i m_i v_i."));
+  k.outputs = {
+      array_output("pos", {N, Dim::fixed(3)}, "length", "Final positions."),
+      array_output("vel", {N, Dim::fixed(3)}, "length/time", "Final velocities."),
+      array_output("energy", {Dim::named("steps", 1)}, "energy",
+                   "Total (kinetic + potential) energy at the start and after each step."),
+      array_output("momentum", {Dim::fixed(3)}, "mass length/time",
+                   "Final total momentum sum_i m_i v_i."),
+  };
   k.run = run_nbody;
   return k;
 }

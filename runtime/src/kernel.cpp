@@ -62,6 +62,79 @@ std::string shape_text(const std::vector<Dim>& shape) {
   return out + ")";
 }
 
+ParamSpec array_param(std::string name, std::vector<Dim> shape, std::string unit, std::string doc,
+                      DType dtype) {
+  ParamSpec p;
+  p.name = std::move(name);
+  p.kind = Kind::Array;
+  p.shape = std::move(shape);
+  p.unit = std::move(unit);
+  p.doc = std::move(doc);
+  p.dtype = dtype;
+  return p;
+}
+
+ParamSpec float_param(std::string name, std::optional<double> default_value, std::string unit,
+                      std::string doc) {
+  ParamSpec p;
+  p.name = std::move(name);
+  p.kind = Kind::Float;
+  if (default_value) p.default_value = *default_value;
+  p.unit = std::move(unit);
+  p.doc = std::move(doc);
+  return p;
+}
+
+ParamSpec int_param(std::string name, std::optional<std::int64_t> default_value, std::string doc) {
+  ParamSpec p;
+  p.name = std::move(name);
+  p.kind = Kind::Int;
+  if (default_value) p.default_value = *default_value;
+  p.doc = std::move(doc);
+  return p;
+}
+
+ParamSpec bool_param(std::string name, bool default_value, std::string doc) {
+  ParamSpec p;
+  p.name = std::move(name);
+  p.kind = Kind::Bool;
+  p.default_value = default_value;
+  p.doc = std::move(doc);
+  return p;
+}
+
+ParamSpec string_param(std::string name, std::optional<std::string> default_value,
+                       std::vector<std::string> choices, std::string doc) {
+  ParamSpec p;
+  p.name = std::move(name);
+  p.kind = Kind::String;
+  if (default_value) p.default_value = std::move(*default_value);
+  p.choices = std::move(choices);
+  p.doc = std::move(doc);
+  return p;
+}
+
+OutputSpec array_output(std::string name, std::vector<Dim> shape, std::string unit, std::string doc,
+                        DType dtype) {
+  OutputSpec o;
+  o.name = std::move(name);
+  o.kind = Kind::Array;
+  o.shape = std::move(shape);
+  o.unit = std::move(unit);
+  o.doc = std::move(doc);
+  o.dtype = dtype;
+  return o;
+}
+
+OutputSpec float_output(std::string name, std::string unit, std::string doc) {
+  OutputSpec o;
+  o.name = std::move(name);
+  o.kind = Kind::Float;
+  o.unit = std::move(unit);
+  o.doc = std::move(doc);
+  return o;
+}
+
 const ParamSpec* KernelDef::find_param(std::string_view n) const noexcept {
   for (const auto& p : params)
     if (p.name == n) return &p;

@@ -82,7 +82,23 @@ struct ParamSpec {
   std::vector<std::string> choices; // strings: the accepted values
   bool finite = true;               // floats and float arrays: refuse NaN and inf
   bool required() const noexcept { return !default_value.has_value(); }
+
+  // Bounds, chainable: float_param("dt", ...).above(0).
+  ParamSpec& above(double v) { min = Bound{v, false}; return *this; }
+  ParamSpec& at_least(double v) { min = Bound{v, true}; return *this; }
+  ParamSpec& below(double v) { max = Bound{v, false}; return *this; }
+  ParamSpec& at_most(double v) { max = Bound{v, true}; return *this; }
 };
+
+/// Builders for the common parameter kinds (std::nullopt as default: required).
+ParamSpec array_param(std::string name, std::vector<Dim> shape, std::string unit, std::string doc,
+                      DType dtype = DType::Float64);
+ParamSpec float_param(std::string name, std::optional<double> default_value, std::string unit,
+                      std::string doc);
+ParamSpec int_param(std::string name, std::optional<std::int64_t> default_value, std::string doc);
+ParamSpec bool_param(std::string name, bool default_value, std::string doc);
+ParamSpec string_param(std::string name, std::optional<std::string> default_value,
+                       std::vector<std::string> choices, std::string doc);
 
 class Args;
 
@@ -95,6 +111,11 @@ struct OutputSpec {
   DType dtype = DType::Float64;
   std::vector<Dim> shape;  // resolved against the bound arguments
 };
+
+/// Builders for outputs: an array of the given shape, or a float.
+OutputSpec array_output(std::string name, std::vector<Dim> shape, std::string unit, std::string doc,
+                        DType dtype = DType::Float64);
+OutputSpec float_output(std::string name, std::string unit, std::string doc);
 
 class CallContext;
 
