@@ -87,6 +87,7 @@ void check_elements(const KernelDef& k, const ParamSpec& p, const ArrayView& a) 
 Value check_value(const KernelDef& k, const ParamSpec& p, Value v,
                   std::vector<std::pair<std::string, std::int64_t>>& sizes,
                   std::vector<std::pair<std::string, std::string>>& size_source) {
+  if (std::holds_alternative<std::monostate>(v) && p.optional()) return v;
   auto type_error = [&](std::string_view expected) {
     return ArgumentTypeError(fmt::format("{}(): parameter '{}' expects {}, got {}", k.name, p.name,
                                          expected, given_type(v)));
@@ -209,6 +210,13 @@ Args bind(const KernelDef& k, std::vector<std::pair<std::string, Value>> given) 
 }
 
 std::vector<std::int64_t> output_shape(const OutputSpec& out, const Args& args) {
+  if (out.shape_fn) {
+    auto shape = out.shape_fn(args);
+    for (auto n : shape)
+      if (n < 0)
+        throw ArgumentValueError(fmt::format("output '{}' would have a negative size {}", out.name, n));
+    return shape;
+  }
   std::vector<std::int64_t> shape;
   for (const auto& dim : out.shape) {
     std::int64_t n = dim.offset;

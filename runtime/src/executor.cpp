@@ -179,6 +179,7 @@ std::shared_ptr<Call> prepare_call(const KernelDef& kernel,
                                    std::vector<std::pair<std::string, Value>> given,
                                    const OutputAllocator* alloc) {
   auto call = std::make_shared<Call>(kernel, bind(kernel, std::move(given)));
+  if (kernel.check) kernel.check(call->m_args);
   for (const auto& spec : kernel.outputs) {
     OutputSlot slot;
     slot.spec = &spec;

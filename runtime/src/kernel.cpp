@@ -114,6 +114,11 @@ ParamSpec string_param(std::string name, std::optional<std::string> default_valu
   return p;
 }
 
+ParamSpec optional(ParamSpec p) {
+  p.default_value = std::monostate{};
+  return p;
+}
+
 OutputSpec array_output(std::string name, std::vector<Dim> shape, std::string unit, std::string doc,
                         DType dtype) {
   OutputSpec o;
@@ -166,6 +171,10 @@ const T& get_as(const Value& v, std::string_view kernel, std::string_view name,
                                 kernel, name, want));
 }
 }  // namespace
+
+bool Args::has(std::string_view name) const {
+  return !std::holds_alternative<std::monostate>(value(name));
+}
 
 double Args::f64(std::string_view name) const {
   return get_as<double>(value(name), m_kernel, name, "float");

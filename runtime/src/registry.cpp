@@ -59,11 +59,13 @@ void validate(const KernelDef& k) {
   }
   // Defaults must satisfy their own parameter's rules (arrays have none): bind each alone.
   for (const auto& p : k.params)
-    if (p.kind == Kind::Array && !p.required())
-      throw bad(fmt::format("array parameter '{}' has a default", p.name));
+    if (p.kind == Kind::Array && !p.required() && !p.optional())
+      throw bad(fmt::format("array parameter '{}' may default to None only", p.name));
   for (const auto& p : k.params) {
     if (p.required()) continue;
-    KernelDef one{k.name, k.summary, {}, {p}, {}, k.progress_unit, k.run};
+    KernelDef one;
+    one.name = k.name;
+    one.params = {p};
     try {
       bind(one, {});
     } catch (const Error& e) {

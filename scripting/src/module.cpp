@@ -192,7 +192,7 @@ py::tuple run_kernel(const std::string& name, const py::dict& params, const py::
     std::string key = item.first.cast<std::string>();
     const ParamSpec* p = k.find_param(key);
     if (!p) throw_unexpected_argument(k, key);
-    if (p->kind == Kind::Array) {
+    if (p->kind == Kind::Array && !item.second.is_none()) {
       py::object holder;
       given.emplace_back(key, to_view(k, *p, item.second, holder));
       holders.emplace_back(std::move(key), std::move(holder));

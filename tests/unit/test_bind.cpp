@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "simhost/call.hpp"
 #include "simhost/kernel.hpp"
 
 using namespace simhost;
@@ -170,4 +171,54 @@ TEST_CASE("bad values are ValueErrors: bounds, NaN, shapes, disagreeing sizes, c
                        "demo(): parameter 'mass' expects shape (N,), got (3,): N must agree with "
                        "'pos', where N = 4",
                        ArgumentValueError);
+}
+
+TEST_CASE("optional parameters default to None and accept a value of their kind") {
+  KernelDef k;
+  k.name = "lattice";
+  k.summary = "Optional-parameter test signature.";
+  k.params = {optional(int_param("L", std::nullopt, "Lattice size.")).at_least(2),
+              optional(array_param("spins", {Dim::named("L"), Dim::named("L")}, "", "Initial spins.",
+                                   DType::Int8))};
+  k.run = [](CallContext&) {};
+  Args none = bind(k, {});
+  CHECK_FALSE(none.has("L"));
+  CHECK_FALSE(none.has("spins"));
+  Args some = bind(k, {{"L", std::int64_t{4}}, {"spins", std::monostate{}}});
+  CHECK(some.has("L"));
+  CHECK(some.i64("L") == 4);
+  CHECK_THROWS_WITH_AS(bind(k, {{"L", std::int64_t{1}}}),
+                       "lattice(): parameter 'L' must be >= 2, got 1", ArgumentValueError);
+  std::vector<std::int8_t> spins(6, 1);
+  CHECK_THROWS_WITH_AS(
+      bind(k, {{"spins", ArrayView{spins.data(), DType::Int8, {2, 3}}}}),
+      "lattice(): parameter 'spins' expects shape (L, L), got (2, 3): L must agree with 'spins', "
+      "where L = 2",
+      ArgumentValueError);
+}
+
+TEST_CASE("a kernel's cross-parameter check and computed output shapes run before it starts") {
+  KernelDef k;
+  k.name = "sweeps";
+  k.summary = "Check-hook test signature.";
+  k.params = {int_param("sweeps", 10, "Sweeps.").at_least(0),
+              int_param("measure_every", 3, "Sweeps between measurements.").at_least(1)};
+  OutputSpec m = array_output("m", {Dim::named("K")}, "", "Measurements.");
+  m.shape_fn = [](const Args& a) {
+    return std::vector<std::int64_t>{a.i64("sweeps") / a.i64("measure_every")};
+  };
+  k.outputs = {m};
+  k.check = [](const Args& a) {
+    if (a.i64("measure_every") > a.i64("sweeps"))
+      throw ArgumentValueError("sweeps(): measure_every must not exceed sweeps");
+  };
+  bool ran = false;
+  k.run = [&](CallContext&) { ran = true; };
+  auto call = run_call(k, {});
+  CHECK(ran);
+  CHECK(call->output("m").array.shape == std::vector<std::int64_t>{3});
+  ran = false;
+  CHECK_THROWS_WITH_AS(prepare_call(k, {{"measure_every", std::int64_t{20}}}),
+                       "sweeps(): measure_every must not exceed sweeps", ArgumentValueError);
+  CHECK_FALSE(ran);
 }

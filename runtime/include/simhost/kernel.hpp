@@ -77,11 +77,15 @@ struct ParamSpec {
   std::string unit;                 // "" when dimensionless
   DType dtype = DType::Float64;     // arrays only
   std::vector<Dim> shape;           // arrays only
-  std::optional<Value> default_value;  // absent: the parameter is required
+  std::optional<Value> default_value;  // absent: required; std::monostate: optional (None)
   std::optional<Bound> min, max;    // numbers, and array elements
   std::vector<std::string> choices; // strings: the accepted values
   bool finite = true;               // floats and float arrays: refuse NaN and inf
   bool required() const noexcept { return !default_value.has_value(); }
+  /// May be None (the default): the kernel checks Args::has() to see whether it was given.
+  bool optional() const noexcept {
+    return default_value && std::holds_alternative<std::monostate>(*default_value);
+  }
 
   // Bounds, chainable: float_param("dt", ...).above(0).
   ParamSpec& above(double v) { min = Bound{v, false}; return *this; }
@@ -96,6 +100,8 @@ ParamSpec array_param(std::string name, std::vector<Dim> shape, std::string unit
 ParamSpec float_param(std::string name, std::optional<double> default_value, std::string unit,
                       std::string doc);
 ParamSpec int_param(std::string name, std::optional<std::int64_t> default_value, std::string doc);
+/// Makes a parameter optional: None by default (arrays and numbers alike).
+ParamSpec optional(ParamSpec p);
 ParamSpec bool_param(std::string name, bool default_value, std::string doc);
 ParamSpec string_param(std::string name, std::optional<std::string> default_value,
                        std::vector<std::string> choices, std::string doc);
@@ -110,6 +116,9 @@ struct OutputSpec {
   std::string unit;
   DType dtype = DType::Float64;
   std::vector<Dim> shape;  // resolved against the bound arguments
+  /// Computes the shape instead of `shape` when the sizes are not sums of named sizes
+  /// (e.g. sweeps / measure_every); `shape` then documents it.
+  std::function<std::vector<std::int64_t>(const Args&)> shape_fn;
 };
 
 /// Builders for outputs: an array of the given shape, or a float.
@@ -128,6 +137,10 @@ struct KernelDef {
   std::vector<ParamSpec> params;
   std::vector<OutputSpec> outputs;
   std::string progress_unit = "steps";
+  /// Optional checks across parameters (e.g. "L must be even", "give L or spins, not
+  /// both"), run after binding and before outputs are allocated. Throws ArgumentValueError
+  /// or ArgumentTypeError.
+  std::function<void(const Args&)> check;
   /// Runs on a TBB worker inside the process arena, never with the GIL. Throws simhost
   /// errors (or std::bad_alloc); any other exception becomes a KernelError.
   std::function<void(CallContext&)> run;
@@ -146,6 +159,8 @@ class Args {
   const std::string& str(std::string_view name) const;
   const ArrayView& array(std::string_view name) const;
   const Value& value(std::string_view name) const;
+  /// False when an optional parameter was left as None.
+  bool has(std::string_view name) const;
   /// The value of a named size ("N") resolved from the array shapes.
   std::int64_t size(std::string_view symbol) const;
 
