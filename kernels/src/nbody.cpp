@@ -11,6 +11,7 @@
 
 #include "simhost/kernels.hpp"
 #include "simhost/parallel.hpp"
+#include "simhost/text.hpp"
 
 namespace simhost {
 
@@ -217,7 +218,7 @@ void run_nbody(CallContext& ctx) {
     if (!std::isfinite(value))
       throw KernelError(fmt::format(
           "nbody(): the energy became {} at step {}; two bodies probably coincide (eps = {})",
-          value, step, eps));
+          number_text(value), step, number_text(eps)));
     return value;
   };
 

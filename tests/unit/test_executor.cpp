@@ -73,14 +73,17 @@ TEST_CASE("a running kernel stops promptly when cancelled, and the executor stay
   const KernelDef k = looping_kernel();
   auto call = prepare_call(k, {});
   start(call);
-  std::this_thread::sleep_for(50ms);
+  // Wait until it is demonstrably running (the machine may be busy), then cancel.
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (call->progress().done() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  REQUIRE(call->progress().done() > 0);
   CHECK_FALSE(call->done());
   const auto t0 = std::chrono::steady_clock::now();
   call->cancel();
   REQUIRE(call->wait_for(500ms));
   CHECK(std::chrono::steady_clock::now() - t0 < 500ms);
   CHECK_THROWS_AS(call->rethrow_if_failed(), Cancelled);
-  CHECK(call->progress().done() > 0);
   auto again = run_call(k, {{"rounds", std::int64_t{2}}});
   CHECK(again->progress().done() == 2);
 }

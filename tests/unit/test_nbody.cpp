@@ -138,7 +138,11 @@ TEST_CASE("a large nbody call stops within half a second of cancellation") {
                                      {"dt", 1e-3},
                                      {"steps", std::int64_t{1000}}});
   start(call);
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Wait until a step has finished, so the cancel lands in the middle of a running pass.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (call->progress().done() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  REQUIRE(call->progress().done() > 0);
   const auto t0 = std::chrono::steady_clock::now();
   call->cancel();
   REQUIRE(call->wait_for(std::chrono::milliseconds(500)));

@@ -1,0 +1,386 @@
+"""Supervision of running kernels, run through the host binary.
+
+Ctrl-C and timeout= stop a running kernel within 0.5 s and leave the process healthy, other
+Python threads run while a kernel runs (the GIL is released), two Python threads can run
+kernels at once, and results are bit-identical at any thread count. Run as
+`simhost tests/scripts/test_supervision.py`; the exit code is the verdict.
+"""
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+import traceback
+
+import numpy as np
+
+import simhost
+
+from _interrupt_child import long_inputs, short_inputs
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.environ.get("SIMHOST_SOURCE_DIR", os.path.dirname(os.path.dirname(HERE)))
+SIMHOST_BIN = os.environ.get("SIMHOST_BIN",
+                             os.path.join(SOURCE_DIR, "build", "release", "bin", "simhost"))
+CHILD = os.path.join(HERE, "_interrupt_child.py")
+
+# The promises under test: a running kernel stops within this long of Ctrl-C or its timeout.
+RESPONSE_S = 0.5
+# How long the child's kernel runs before the signal, so that it is surely inside the kernel.
+KERNEL_RUNNING_S = 0.3
+# Generous limits for things that only bound a hang (start-up, exit), not a promise.
+START_LIMIT_S = 60.0
+EXIT_LIMIT_S = 30.0
+
+OUTPUTS = ("pos", "vel", "energy", "momentum")
+
+
+def same_bits(a, b):
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def assert_same_result(r, ref, label):
+    assert list(r) == list(ref), (label, list(r), list(ref))
+    for name in OUTPUTS:
+        assert same_bits(r[name], ref[name]), f"{label}: output {name!r} differs bitwise"
+
+
+def nbody_inputs(n, steps, seed):
+    rng = np.random.default_rng(seed)
+    return dict(pos=rng.standard_normal((n, 3)), vel=0.1 * rng.standard_normal((n, 3)),
+                mass=rng.uniform(0.5, 1.5, n), dt=1e-3, steps=steps)
+
+
+class Child:
+    """A simhost child process whose stdout lines are read, with arrival times, as they come."""
+
+    def __init__(self, mode):
+        self.proc = subprocess.Popen([SIMHOST_BIN, CHILD, mode], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        self.lines = queue.Queue()
+        self.stderr = []
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=lambda: self.stderr.append(self.proc.stderr.read()),
+                         daemon=True).start()
+
+    def _read_stdout(self):
+        for line in self.proc.stdout:
+            self.lines.put((time.monotonic(), line.rstrip("\n")))
+        self.lines.put((time.monotonic(), None))  # end of output
+
+    def next_line(self, limit):
+        """(arrival time, line) of the next line; line None at the end of the output."""
+        try:
+            return self.lines.get(timeout=limit)
+        except queue.Empty:
+            raise AssertionError(f"the child printed nothing for {limit} s") from None
+
+    def wait_started(self):
+        while True:
+            _, line = self.next_line(START_LIMIT_S)
+            assert line is not None, f"the child ended before starting: {self.stderr_text()}"
+            assert not line.startswith("sigint-handler"), (
+                "the child has no KeyboardInterrupt handler for SIGINT (inherited SIG_IGN?): "
+                + line)
+            if line == "started":
+                return
+
+    def stderr_text(self, limit=5.0):
+        try:
+            self.proc.wait(limit)
+        except subprocess.TimeoutExpired:
+            return "<still running>"
+        time.sleep(0.1)
+        return "".join(self.stderr)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def ensure_sigint_not_ignored():
+    # A child inherits an ignored SIGINT (e.g. when this test itself was started in the
+    # background by a shell), and Python then installs no KeyboardInterrupt handler: the test
+    # would test nothing. Our own handler is reset to the default in the child at exec.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+# ---- Ctrl-C ----------------------------------------------------------------------------
+
+
+def test_ctrl_c_interrupts_kernel_and_process_stays_healthy():
+    ensure_sigint_not_ignored()
+    reference = simhost.kernels.nbody(**short_inputs())
+    child = Child("caught")
+    try:
+        child.wait_started()
+        time.sleep(KERNEL_RUNNING_S)
+        assert child.proc.poll() is None, f"the child ended early: {child.stderr_text()}"
+        sent = time.monotonic()
+        child.proc.send_signal(signal.SIGINT)
+        arrived, line = child.next_line(EXIT_LIMIT_S)
+        latency = arrived - sent
+        assert line == "interrupted", f"expected 'interrupted', got {line!r}: {child.stderr_text()}"
+        print(f"  KeyboardInterrupt {latency * 1000:.0f} ms after SIGINT")
+        assert latency < RESPONSE_S, (
+            f"KeyboardInterrupt arrived {latency:.3f} s after SIGINT, promised < {RESPONSE_S} s")
+        _, line = child.next_line(EXIT_LIMIT_S)
+        assert line is not None and line.startswith("followup "), (
+            f"the call after Ctrl-C did not complete: {line!r}: {child.stderr_text()}")
+        _, seconds, energy_hex, pos_hex = line.split()
+        print(f"  follow-up call took {float(seconds) * 1000:.1f} ms")
+        assert energy_hex == reference.energy.tobytes().hex(), "follow-up energy differs bitwise"
+        assert pos_hex == reference.pos.tobytes().hex(), "follow-up positions differ bitwise"
+        rc = child.proc.wait(EXIT_LIMIT_S)
+        assert rc == 0, f"exit code {rc}, expected 0: {child.stderr_text()}"
+    finally:
+        child.kill()
+
+
+def test_uncaught_ctrl_c_ends_process_by_sigint():
+    ensure_sigint_not_ignored()
+    child = Child("uncaught")
+    try:
+        child.wait_started()
+        time.sleep(KERNEL_RUNNING_S)
+        assert child.proc.poll() is None, f"the child ended early: {child.stderr_text()}"
+        sent = time.monotonic()
+        child.proc.send_signal(signal.SIGINT)
+        try:
+            rc = child.proc.wait(EXIT_LIMIT_S)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"the child still runs {EXIT_LIMIT_S} s after SIGINT") from None
+        elapsed = time.monotonic() - sent
+        print(f"  exited {elapsed * 1000:.0f} ms after SIGINT, returncode {rc}")
+        assert rc == -signal.SIGINT, f"returncode {rc}, expected {-signal.SIGINT} (death by SIGINT)"
+        assert elapsed < 1.0, f"the child exited {elapsed:.3f} s after SIGINT, expected < 1 s"
+        err = child.stderr_text()
+        assert "KeyboardInterrupt" in err, f"no KeyboardInterrupt traceback on stderr: {err!r}"
+        printed = []
+        while not child.lines.empty():
+            printed.append(child.lines.get()[1])
+        assert "finished" not in printed, printed
+    finally:
+        child.kill()
+
+
+# ---- timeout= --------------------------------------------------------------------------
+
+
+def test_timeout_cancels_kernel():
+    short = short_inputs()
+    reference = simhost.kernels.nbody(**short)
+    long = long_inputs()
+    timeout = 0.3
+    t0 = time.monotonic()
+    try:
+        simhost.kernels.nbody(**long, timeout=timeout)
+    except TimeoutError as e:
+        elapsed = time.monotonic() - t0
+        msg = str(e)
+    except BaseException as e:  # noqa: BLE001
+        raise AssertionError(f"expected TimeoutError, got {type(e).__name__}: {e}") from e
+    else:
+        raise AssertionError("a call of minutes with timeout=0.3 returned normally")
+    print(f"  TimeoutError after {elapsed * 1000:.0f} ms: {msg}")
+    assert elapsed >= timeout, f"TimeoutError after {elapsed:.3f} s, before the timeout"
+    assert elapsed < timeout + RESPONSE_S, (
+        f"TimeoutError after {elapsed:.3f} s, promised < {timeout + RESPONSE_S} s")
+    for fragment in ("nbody", "0.3", "timeout"):
+        assert fragment in msg, f"TimeoutError message {msg!r} lacks {fragment!r}"
+    # The process stays healthy: the next calls work and give the same bits.
+    assert_same_result(simhost.kernels.nbody(**short), reference, "call after a timeout")
+    assert_same_result(simhost.run("nbody", **short), reference, "run() after a timeout")
+
+
+def test_generous_timeout_returns_normally():
+    short = short_inputs()
+    reference = simhost.kernels.nbody(**short)
+    r = simhost.kernels.nbody(**short, timeout=60.0)
+    assert_same_result(r, reference, "call with timeout=60")
+    r = simhost.run("nbody", **short, timeout=30)
+    assert_same_result(r, reference, "run() with timeout=30")
+
+
+# ---- Threads ---------------------------------------------------------------------------
+
+
+def test_other_python_threads_run_while_kernel_runs():
+    before = simhost.get_threads()
+    # One kernel thread, so that on a small machine a core is left for the counting thread:
+    # what is measured is the GIL, not a shortage of cores.
+    simhost.set_threads(1)
+    try:
+        probe = nbody_inputs(1024, 4, seed=11)
+        per_step = simhost.kernels.nbody(**probe).seconds / 4
+        inputs = nbody_inputs(1024, max(1, int(1.0 / max(per_step, 1e-6))), seed=11)
+
+        state = {"n": 0, "stop": False}
+
+        def count():
+            n = 0
+            while not state["stop"]:
+                n += 1
+                state["n"] = n
+
+        counter = threading.Thread(target=count, daemon=True)
+        counter.start()
+        try:
+            time.sleep(0.1)  # let it get going
+            n0, t0 = state["n"], time.monotonic()
+            time.sleep(0.5)  # sleeping releases the GIL: this is the counter's free rate
+            n1, t1 = state["n"], time.monotonic()
+            free_rate = (n1 - n0) / (t1 - t0)
+            r = simhost.kernels.nbody(**inputs)
+            n2, t2 = state["n"], time.monotonic()
+        finally:
+            state["stop"] = True
+            counter.join()
+        during_rate = (n2 - n1) / (t2 - t1)
+        ratio = during_rate / free_rate
+        print(f"  kernel {r.seconds:.2f} s; counter {during_rate:.3g}/s during it vs "
+              f"{free_rate:.3g}/s free ({ratio:.0%})")
+        assert free_rate > 0, "the counting thread did not run at all"
+        assert r.seconds >= 0.3, f"the kernel ran only {r.seconds:.3f} s: the test proves nothing"
+        assert ratio >= 0.2, (
+            f"a Python thread counted at {ratio:.0%} of its free rate while a kernel ran; "
+            "expected >= 20% (the GIL must be released)")
+    finally:
+        simhost.set_threads(before)
+
+
+def test_two_threads_run_identical_kernels_concurrently():
+    before = simhost.get_threads()
+    simhost.set_threads(2)
+    try:
+        # Large enough (~0.05-0.2 s) that the two calls surely overlap. No speed is asserted:
+        # on a 2-core machine one call already keeps both threads busy.
+        inputs = nbody_inputs(4096, 10, seed=5)
+        reference = simhost.kernels.nbody(**inputs)
+        for attempt in range(3):
+            results, errors = [None, None], []
+            barrier = threading.Barrier(2)
+
+            def work(i):
+                try:
+                    barrier.wait()
+                    results[i] = simhost.kernels.nbody(**inputs)
+                except BaseException as e:  # noqa: BLE001
+                    errors.append(e)
+
+            threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(EXIT_LIMIT_S)
+            assert not any(t.is_alive() for t in threads), "a concurrent call never returned"
+            assert not errors, f"a concurrent call failed: {errors!r}"
+            for i, r in enumerate(results):
+                assert_same_result(r, reference, f"concurrent call {i} (round {attempt})")
+    finally:
+        simhost.set_threads(before)
+
+
+def test_short_kernel_completes_while_long_kernel_runs():
+    # Two Python threads really run kernels at the same time: a short call made while a long
+    # one runs finishes long before the long one (which only ends by its timeout). If calls
+    # were serialized, the short one would return only after the long one.
+    before = simhost.get_threads()
+    simhost.set_threads(2)
+    try:
+        short = short_inputs()
+        reference = simhost.kernels.nbody(**short)
+        long_timeout = 3.0
+        outcome = {}
+
+        def long_call():
+            try:
+                simhost.kernels.nbody(**long_inputs(), timeout=long_timeout)
+                outcome["long"] = "returned"
+            except TimeoutError:
+                outcome["long"] = "timeout"
+            except BaseException as e:  # noqa: BLE001
+                outcome["long"] = repr(e)
+            outcome["long_end"] = time.monotonic()
+
+        t = threading.Thread(target=long_call)
+        t.start()
+        time.sleep(KERNEL_RUNNING_S)  # the long kernel is running now
+        t0 = time.monotonic()
+        r = simhost.kernels.nbody(**short)
+        short_end = time.monotonic()
+        t.join(EXIT_LIMIT_S)
+        assert not t.is_alive(), "the long call never ended"
+        print(f"  short call took {(short_end - t0) * 1000:.0f} ms while the long one ran; "
+              f"the long one ended {outcome['long_end'] - short_end:.2f} s later")
+        assert outcome["long"] == "timeout", f"the long call: {outcome['long']}"
+        assert short_end < outcome["long_end"], (
+            "the short call returned only after the long one ended: calls are serialized")
+        assert_same_result(r, reference, "short call during a long one")
+    finally:
+        simhost.set_threads(before)
+
+
+# ---- Determinism -----------------------------------------------------------------------
+
+
+def test_bit_identical_across_thread_counts():
+    before = simhost.get_threads()
+    try:
+        inputs = nbody_inputs(1000, 20, seed=42)
+        results = {}
+        for threads in (1, 2, 3):
+            simhost.set_threads(threads)
+            assert simhost.get_threads() == threads, (simhost.get_threads(), threads)
+            results[threads] = simhost.kernels.nbody(**inputs)
+        ref = results[1]
+        assert not np.array_equal(ref.pos, inputs["pos"]), "the bodies did not move"
+        for threads in (2, 3):
+            for name in OUTPUTS:
+                a, b = results[threads][name], ref[name]
+                assert np.array_equal(a, b), f"{name!r} differs at {threads} threads vs 1"
+                assert a.tobytes() == b.tobytes(), f"{name!r} differs bitwise at {threads} threads"
+    finally:
+        simhost.set_threads(before)
+
+
+TESTS = [
+    test_ctrl_c_interrupts_kernel_and_process_stays_healthy,
+    test_uncaught_ctrl_c_ends_process_by_sigint,
+    test_timeout_cancels_kernel,
+    test_generous_timeout_returns_normally,
+    test_other_python_threads_run_while_kernel_runs,
+    test_two_threads_run_identical_kernels_concurrently,
+    test_short_kernel_completes_while_long_kernel_runs,
+    test_bit_identical_across_thread_counts,
+]
+
+
+def main():
+    failed = []
+    for test in TESTS:
+        t0 = time.monotonic()
+        try:
+            test()
+        except Exception:  # noqa: BLE001 - collect every failure
+            failed.append(test.__name__)
+            print(f"{test.__name__} FAIL ({time.monotonic() - t0:.1f} s)")
+            traceback.print_exc(file=sys.stdout)
+        else:
+            print(f"{test.__name__} PASS ({time.monotonic() - t0:.1f} s)")
+        sys.stdout.flush()
+    print(f"{len(TESTS) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        print("FAILED: " + ", ".join(failed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
