@@ -350,6 +350,21 @@ def test_kernel_failure_raises_kernel_error():
     assert np.all(np.isfinite(a.energy))
 
 
+def test_allocation_failure_is_memory_error():
+    pos, vel, mass = make_inputs()
+    # 10**13 energies (73 TiB) cannot be allocated: MemoryError before the kernel starts.
+    expect_raises(MemoryError,
+                  lambda: simhost.kernels.nbody(pos=pos, vel=vel, mass=mass, dt=DT,
+                                                steps=10**13), "allocate")
+    # A broadcast view of 10**11 bodies needs a 2 TiB converted copy: MemoryError too.
+    huge = np.broadcast_to(np.zeros(3), (10**11, 3))
+    expect_raises(MemoryError,
+                  lambda: simhost.kernels.nbody(pos=huge, vel=huge,
+                                                mass=np.broadcast_to(1.0, (10**11,)),
+                                                dt=DT, steps=1), "allocate")
+    assert np.all(np.isfinite(call().energy))  # and the process goes on
+
+
 # ---- Signature, help, describe ---------------------------------------------------------
 
 
@@ -462,6 +477,7 @@ TESTS = [
     test_set_threads_refused,
     test_bad_timeout_refused,
     test_kernel_failure_raises_kernel_error,
+    test_allocation_failure_is_memory_error,
     test_signature,
     test_help_text,
     test_describe_matches_signature,
