@@ -11,9 +11,9 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import traceback
 
 import numpy as np
+import simhost_testing
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("SIMHOST_SOURCE_DIR", os.path.dirname(os.path.dirname(HERE)))
@@ -134,21 +134,7 @@ TESTS = [
 
 
 def main():
-    failed = []
-    for test in TESTS:
-        try:
-            test()
-        except Exception:  # noqa: BLE001 - collect every failure
-            failed.append(test.__name__)
-            print(f"{test.__name__} FAIL")
-            traceback.print_exc(file=sys.stdout)
-        else:
-            print(f"{test.__name__} PASS")
-    print(f"{len(TESTS) - len(failed)} passed, {len(failed)} failed")
-    if failed:
-        print("FAILED: " + ", ".join(failed))
-        return 1
-    return 0
+    return simhost_testing.run(TESTS)
 
 
 if __name__ == "__main__":

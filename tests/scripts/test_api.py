@@ -8,11 +8,11 @@ the exit code is the verdict.
 import inspect
 import pydoc
 import sys
-import traceback
 
 import numpy as np
 
 import simhost
+import simhost_testing
 
 # A small, well-separated system: every call below takes milliseconds.
 N = 16
@@ -43,21 +43,6 @@ def call(**overrides):
 REMOVE = object()
 
 
-def expect_raises(exc_type, fn, *fragments):
-    """Calls fn, requires an exception of exactly exc_type (or a subclass) whose message
-    contains every fragment; returns the exception."""
-    try:
-        fn()
-    except exc_type as e:
-        msg = str(e)
-        missing = [f for f in fragments if f not in msg]
-        assert not missing, f"{exc_type.__name__} message {msg!r} lacks {missing}"
-        return e
-    except BaseException as e:  # noqa: BLE001 - report the wrong exception
-        raise AssertionError(f"expected {exc_type.__name__}, got {type(e).__name__}: {e}") from e
-    raise AssertionError(f"expected {exc_type.__name__}, nothing was raised")
-
-
 def same_bits(a, b):
     a, b = np.asarray(a), np.asarray(b)
     return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
@@ -81,8 +66,8 @@ def test_result_mapping_and_attributes():
     assert abs(r.energy[-1] - r.energy[0]) < 1e-3 * abs(r.energy[0]), r.energy
     # dict(r) works as for any Mapping.
     assert set(dict(r)) == {"pos", "vel", "energy", "momentum"}
-    expect_raises(KeyError, lambda: r["nope"])
-    expect_raises(AttributeError, lambda: r.nope, "nope")
+    simhost_testing.expect_raises(KeyError, lambda: r["nope"])
+    simhost_testing.expect_raises(AttributeError, lambda: r.nope, "nope")
 
 
 def test_result_params_include_defaults():
@@ -105,14 +90,14 @@ def test_result_seconds():
 
 def test_result_read_only():
     r = call()
-    expect_raises(AttributeError, lambda: setattr(r, "energy", 1), "read-only")
-    expect_raises(AttributeError, lambda: setattr(r, "extra", 1), "read-only")
-    expect_raises(AttributeError, lambda: delattr(r, "energy"), "read-only")
+    simhost_testing.expect_raises(AttributeError, lambda: setattr(r, "energy", 1), "read-only")
+    simhost_testing.expect_raises(AttributeError, lambda: setattr(r, "extra", 1), "read-only")
+    simhost_testing.expect_raises(AttributeError, lambda: delattr(r, "energy"), "read-only")
 
     def set_item():
         r["energy"] = 1
 
-    expect_raises(TypeError, set_item, "item assignment")
+    simhost_testing.expect_raises(TypeError, set_item, "item assignment")
     assert r.energy.shape == (STEPS + 1,) and not hasattr(r, "extra")
 
 
@@ -219,66 +204,66 @@ def test_inputs_never_modified():
 
 def test_complex_array_refused():
     pos, _, _ = make_inputs()
-    expect_raises(TypeError, lambda: call(pos=pos.astype(np.complex128)), "'pos'", "float64",
+    simhost_testing.expect_raises(TypeError, lambda: call(pos=pos.astype(np.complex128)), "'pos'", "float64",
                   "complex")
 
 
 def test_object_and_string_arrays_refused():
     pos, _, _ = make_inputs()
-    expect_raises(TypeError, lambda: call(pos=pos.astype(object)), "'pos'", "float64", "object")
-    expect_raises(TypeError, lambda: call(pos=np.full((N, 3), "a")), "'pos'", "float64")
-    expect_raises(TypeError, lambda: call(pos=[["a", "b", "c"]] * N), "'pos'", "float64")
-    expect_raises(TypeError, lambda: call(mass="heavy"), "'mass'", "float64")
+    simhost_testing.expect_raises(TypeError, lambda: call(pos=pos.astype(object)), "'pos'", "float64", "object")
+    simhost_testing.expect_raises(TypeError, lambda: call(pos=np.full((N, 3), "a")), "'pos'", "float64")
+    simhost_testing.expect_raises(TypeError, lambda: call(pos=[["a", "b", "c"]] * N), "'pos'", "float64")
+    simhost_testing.expect_raises(TypeError, lambda: call(mass="heavy"), "'mass'", "float64")
 
 
 def test_wrong_shapes_refused():
     pos, _, _ = make_inputs()
-    expect_raises(ValueError, lambda: call(pos=np.ascontiguousarray(pos[:, :2])), "'pos'",
+    simhost_testing.expect_raises(ValueError, lambda: call(pos=np.ascontiguousarray(pos[:, :2])), "'pos'",
                   "(N, 3)", f"({N}, 2)")
-    expect_raises(ValueError, lambda: call(pos=np.ascontiguousarray(pos[:, 0])), "'pos'",
+    simhost_testing.expect_raises(ValueError, lambda: call(pos=np.ascontiguousarray(pos[:, 0])), "'pos'",
                   "(N, 3)", f"({N},)")
-    expect_raises(ValueError, lambda: call(pos=pos.reshape(1, N, 3)), "'pos'", "(N, 3)",
+    simhost_testing.expect_raises(ValueError, lambda: call(pos=pos.reshape(1, N, 3)), "'pos'", "(N, 3)",
                   f"(1, {N}, 3)")
 
 
 def test_mismatched_n_refused():
     _, vel, _ = make_inputs()
-    e = expect_raises(ValueError, lambda: call(vel=np.ascontiguousarray(vel[:5])), "'vel'", "N",
+    e = simhost_testing.expect_raises(ValueError, lambda: call(vel=np.ascontiguousarray(vel[:5])), "'vel'", "N",
                       "(5, 3)")
     assert str(N) in str(e), f"the message does not give N = {N}: {e}"
     _, _, mass = make_inputs()
-    expect_raises(ValueError, lambda: call(mass=np.ascontiguousarray(mass[:-1])), "'mass'", "N")
+    simhost_testing.expect_raises(ValueError, lambda: call(mass=np.ascontiguousarray(mass[:-1])), "'mass'", "N")
 
 
 def test_non_finite_inputs_refused():
     pos, _, _ = make_inputs()
     bad = pos.copy()
     bad[3, 1] = np.nan
-    expect_raises(ValueError, lambda: call(pos=bad), "'pos'", "nan", "(3, 1)")
+    simhost_testing.expect_raises(ValueError, lambda: call(pos=bad), "'pos'", "nan", "(3, 1)")
     bad = pos.copy()
     bad[2, 0] = np.inf
-    expect_raises(ValueError, lambda: call(pos=bad), "'pos'", "inf", "(2, 0)")
+    simhost_testing.expect_raises(ValueError, lambda: call(pos=bad), "'pos'", "inf", "(2, 0)")
 
 
 def test_negative_mass_refused():
     _, _, mass = make_inputs()
     bad = mass.copy()
     bad[4] = -1.0
-    expect_raises(ValueError, lambda: call(mass=bad), "'mass'", ">= 0", "-1", "4")
+    simhost_testing.expect_raises(ValueError, lambda: call(mass=bad), "'mass'", ">= 0", "-1", "4")
 
 
 def test_bad_dt_refused():
-    expect_raises(ValueError, lambda: call(dt=0), "'dt'", "> 0")
-    expect_raises(ValueError, lambda: call(dt=0.0), "'dt'", "> 0")
-    expect_raises(ValueError, lambda: call(dt=-1), "'dt'", "> 0", "-1")
-    expect_raises(ValueError, lambda: call(dt=float("nan")), "'dt'", "nan")
-    expect_raises(TypeError, lambda: call(dt="x"), "'dt'", "float", "str")
+    simhost_testing.expect_raises(ValueError, lambda: call(dt=0), "'dt'", "> 0")
+    simhost_testing.expect_raises(ValueError, lambda: call(dt=0.0), "'dt'", "> 0")
+    simhost_testing.expect_raises(ValueError, lambda: call(dt=-1), "'dt'", "> 0", "-1")
+    simhost_testing.expect_raises(ValueError, lambda: call(dt=float("nan")), "'dt'", "nan")
+    simhost_testing.expect_raises(TypeError, lambda: call(dt="x"), "'dt'", "float", "str")
 
 
 def test_bad_steps_refused():
-    expect_raises(ValueError, lambda: call(steps=-1), "'steps'", ">= 0", "-1")
-    expect_raises(TypeError, lambda: call(steps=2.5), "'steps'", "int", "2.5")
-    expect_raises(TypeError, lambda: call(steps=True), "'steps'", "int", "bool")
+    simhost_testing.expect_raises(ValueError, lambda: call(steps=-1), "'steps'", ">= 0", "-1")
+    simhost_testing.expect_raises(TypeError, lambda: call(steps=2.5), "'steps'", "int", "2.5")
+    simhost_testing.expect_raises(TypeError, lambda: call(steps=True), "'steps'", "int", "bool")
 
 
 def test_numpy_scalars_accepted():
@@ -290,45 +275,45 @@ def test_numpy_scalars_accepted():
 
 
 def test_unknown_parameter_like_python():
-    e = expect_raises(TypeError, lambda: call(stesp=3))
+    e = simhost_testing.expect_raises(TypeError, lambda: call(stesp=3))
     expected = "nbody() got an unexpected keyword argument 'stesp'; did you mean 'steps'?"
     assert str(e) == expected, str(e)
-    e = expect_raises(TypeError, lambda: call(stesp=3, steps=REMOVE))
+    e = simhost_testing.expect_raises(TypeError, lambda: call(stesp=3, steps=REMOVE))
     assert "unexpected keyword argument 'stesp'" in str(e), str(e)
 
 
 def test_missing_parameter():
-    expect_raises(TypeError, lambda: call(steps=REMOVE), "nbody()", "missing",
+    simhost_testing.expect_raises(TypeError, lambda: call(steps=REMOVE), "nbody()", "missing",
                   "required keyword argument", "'steps'")
-    e = expect_raises(TypeError, lambda: simhost.run("nbody"), "missing", "'pos'", "'vel'",
+    e = simhost_testing.expect_raises(TypeError, lambda: simhost.run("nbody"), "missing", "'pos'", "'vel'",
                       "'mass'", "'dt'", "'steps'")
     assert "'G'" not in str(e) and "'eps'" not in str(e), str(e)
 
 
 def test_unknown_kernel():
-    e = expect_raises(simhost.UnknownKernelError, lambda: simhost.run("nbdy", steps=1), "'nbdy'",
+    e = simhost_testing.expect_raises(simhost.UnknownKernelError, lambda: simhost.run("nbdy", steps=1), "'nbdy'",
                       "'nbody'")
     assert isinstance(e, LookupError), type(e).__mro__
-    expect_raises(LookupError, lambda: simhost.run("nbdy"))
-    expect_raises(LookupError, lambda: simhost.describe("nbdy"), "nbody")
-    expect_raises(AttributeError, lambda: simhost.kernels.nbdy, "nbdy")
+    simhost_testing.expect_raises(LookupError, lambda: simhost.run("nbdy"))
+    simhost_testing.expect_raises(LookupError, lambda: simhost.describe("nbdy"), "nbody")
+    simhost_testing.expect_raises(AttributeError, lambda: simhost.kernels.nbdy, "nbdy")
     assert not hasattr(simhost.kernels, "nbdy")
 
 
 def test_set_threads_refused():
     before = simhost.get_threads()
-    expect_raises(ValueError, lambda: simhost.set_threads(0), "0")
-    expect_raises(ValueError, lambda: simhost.set_threads(-3), "-3")
-    expect_raises(TypeError, lambda: simhost.set_threads(1.5), "int", "float")
-    expect_raises(TypeError, lambda: simhost.set_threads("2"), "int")
+    simhost_testing.expect_raises(ValueError, lambda: simhost.set_threads(0), "0")
+    simhost_testing.expect_raises(ValueError, lambda: simhost.set_threads(-3), "-3")
+    simhost_testing.expect_raises(TypeError, lambda: simhost.set_threads(1.5), "int", "float")
+    simhost_testing.expect_raises(TypeError, lambda: simhost.set_threads("2"), "int")
     assert simhost.get_threads() == before, (simhost.get_threads(), before)
 
 
 def test_bad_timeout_refused():
-    expect_raises(ValueError, lambda: call(timeout=-1), "timeout", "-1")
-    expect_raises(ValueError, lambda: call(timeout=0), "timeout")
-    expect_raises(TypeError, lambda: call(timeout="x"), "timeout", "str")
-    expect_raises(TypeError, lambda: simhost.run("nbody", timeout="x"), "timeout")
+    simhost_testing.expect_raises(ValueError, lambda: call(timeout=-1), "timeout", "-1")
+    simhost_testing.expect_raises(ValueError, lambda: call(timeout=0), "timeout")
+    simhost_testing.expect_raises(TypeError, lambda: call(timeout="x"), "timeout", "str")
+    simhost_testing.expect_raises(TypeError, lambda: simhost.run("nbody", timeout="x"), "timeout")
 
 
 # ---- Kernel failure --------------------------------------------------------------------
@@ -338,7 +323,7 @@ def test_kernel_failure_raises_kernel_error():
     pos, vel, mass = make_inputs()
     pos = pos.copy()
     pos[1] = pos[0]  # two bodies at the same point, no softening: the energy is not finite
-    e = expect_raises(simhost.KernelError,
+    e = simhost_testing.expect_raises(simhost.KernelError,
                       lambda: simhost.kernels.nbody(pos=pos, vel=vel, mass=mass, dt=DT,
                                                     steps=STEPS, eps=0.0), "nbody", "energy")
     assert not isinstance(e, (TypeError, ValueError)), type(e).__mro__
@@ -353,12 +338,12 @@ def test_kernel_failure_raises_kernel_error():
 def test_allocation_failure_is_memory_error():
     pos, vel, mass = make_inputs()
     # 10**13 energies (73 TiB) cannot be allocated: MemoryError before the kernel starts.
-    expect_raises(MemoryError,
+    simhost_testing.expect_raises(MemoryError,
                   lambda: simhost.kernels.nbody(pos=pos, vel=vel, mass=mass, dt=DT,
                                                 steps=10**13), "allocate")
     # A broadcast view of 10**11 bodies needs a 2 TiB converted copy: MemoryError too.
     huge = np.broadcast_to(np.zeros(3), (10**11, 3))
-    expect_raises(MemoryError,
+    simhost_testing.expect_raises(MemoryError,
                   lambda: simhost.kernels.nbody(pos=huge, vel=huge,
                                                 mass=np.broadcast_to(1.0, (10**11,)),
                                                 dt=DT, steps=1), "allocate")
@@ -382,7 +367,7 @@ def test_signature():
         assert defaults[name] is empty, (name, defaults[name])
     # The signature binds like a Python function's.
     sig.bind(pos=1, vel=2, mass=3, dt=4, steps=5)
-    expect_raises(TypeError, lambda: sig.bind(1, 2, 3))
+    simhost_testing.expect_raises(TypeError, lambda: sig.bind(1, 2, 3))
     assert simhost.kernels.nbody.__name__ == "nbody"
 
 
@@ -485,21 +470,7 @@ TESTS = [
 
 
 def main():
-    failed = []
-    for test in TESTS:
-        try:
-            test()
-        except Exception:  # noqa: BLE001 - collect every failure
-            failed.append(test.__name__)
-            print(f"{test.__name__} FAIL")
-            traceback.print_exc(file=sys.stdout)
-        else:
-            print(f"{test.__name__} PASS")
-    print(f"{len(TESTS) - len(failed)} passed, {len(failed)} failed")
-    if failed:
-        print("FAILED: " + ", ".join(failed))
-        return 1
-    return 0
+    return simhost_testing.run(TESTS)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ import sys
 import tempfile
 import textwrap
 import time
-import traceback
+
+import simhost_testing
 
 SIMHOST = os.environ.get("SIMHOST_BIN", "")
 PYTHON = os.environ.get("SIMHOST_PYTHON", "/usr/bin/python3")
@@ -522,24 +523,7 @@ def main():
     if not os.access(PYTHON, os.X_OK):
         print(f"SIMHOST_PYTHON is not an executable: {PYTHON!r}")
         return 1
-    failures = []
-    start = time.monotonic()
-    for test in TESTS:
-        t0 = time.monotonic()
-        try:
-            test()
-        except Exception:
-            failures.append(test.__name__)
-            print(f"{test.__name__} FAIL ({time.monotonic() - t0:.1f} s)")
-            traceback.print_exc(file=sys.stdout)
-        else:
-            print(f"{test.__name__} PASS ({time.monotonic() - t0:.1f} s)")
-        sys.stdout.flush()
-    print(f"\n{len(TESTS) - len(failures)}/{len(TESTS)} passed in {time.monotonic() - start:.1f} s")
-    if failures:
-        print("FAILED: " + ", ".join(failures))
-        return 1
-    return 0
+    return simhost_testing.run(TESTS)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,13 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 
 import numpy as np
 
 import simhost
 
 from _interrupt_child import long_inputs, short_inputs
+import simhost_testing
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_DIR = os.environ.get("SIMHOST_SOURCE_DIR", os.path.dirname(os.path.dirname(HERE)))
@@ -363,23 +363,7 @@ TESTS = [
 
 
 def main():
-    failed = []
-    for test in TESTS:
-        t0 = time.monotonic()
-        try:
-            test()
-        except Exception:  # noqa: BLE001 - collect every failure
-            failed.append(test.__name__)
-            print(f"{test.__name__} FAIL ({time.monotonic() - t0:.1f} s)")
-            traceback.print_exc(file=sys.stdout)
-        else:
-            print(f"{test.__name__} PASS ({time.monotonic() - t0:.1f} s)")
-        sys.stdout.flush()
-    print(f"{len(TESTS) - len(failed)} passed, {len(failed)} failed")
-    if failed:
-        print("FAILED: " + ", ".join(failed))
-        return 1
-    return 0
+    return simhost_testing.run(TESTS)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,47 @@
+"""The one runner and assertion helpers for simhost's Python test files.
+
+Script tests (run through the host binary) and embed tests (plain python3) both find this
+module on PYTHONPATH, which CTest sets. A test file lists its test functions and ends with
+``sys.exit(simhost_testing.run(TESTS))``.
+"""
+
+import sys
+import time
+import traceback
+
+
+def run(tests):
+    """Runs each test function, prints its name with PASS or FAIL (and the traceback), then
+    the closing line 'N passed, N failed'. Returns the exit status: 0 when all passed."""
+    failed = []
+    for test in tests:
+        t0 = time.monotonic()
+        try:
+            test()
+        except Exception:  # noqa: BLE001 - collect every failure, report them all
+            failed.append(test.__name__)
+            print(f"{test.__name__} FAIL ({time.monotonic() - t0:.1f} s)")
+            traceback.print_exc(file=sys.stdout)
+        else:
+            print(f"{test.__name__} PASS ({time.monotonic() - t0:.1f} s)")
+        sys.stdout.flush()
+    print(f"{len(tests) - len(failed)} passed, {len(failed)} failed")
+    if failed:
+        print("FAILED: " + ", ".join(failed))
+        return 1
+    return 0
+
+
+def expect_raises(exc_type, fn, *fragments):
+    """Calls fn and requires an exception of exc_type (or a subclass) whose message contains
+    every fragment; returns the exception."""
+    try:
+        fn()
+    except exc_type as e:
+        msg = str(e)
+        missing = [f for f in fragments if f not in msg]
+        assert not missing, f"{exc_type.__name__} message {msg!r} lacks {missing}"
+        return e
+    except BaseException as e:  # noqa: BLE001 - report the wrong exception
+        raise AssertionError(f"expected {exc_type.__name__}, got {type(e).__name__}: {e}") from e
+    raise AssertionError(f"expected {exc_type.__name__}, nothing was raised")
