@@ -146,24 +146,9 @@ def set_peer_threads(n):
         nbody.numba.set_num_threads(n)
 
 
-def run_benchmark(simhost, bench, args):
-    params = dict(bench["params"])
-    if args.quick:
-        params.update(bench["quick"])
-    params.update(args.overrides)
-    warm_params = dict(params, **bench["warmup"])
-    inputs = bench["inputs"](params, args.seed)
-    warm_inputs = bench["inputs"](warm_params, args.seed)
+def measure_rows(simhost, bench, args, inputs, warm_inputs, peers):
+    """Time simhost and the peers at each thread count; one row per thread count."""
     names = bench["outputs"]
-    peers = [
-        p for p in bench["peers"] if p["fn"] is not None and p["name"] not in args.skip
-    ]
-    missing = [p["name"] for p in bench["peers"] if p["fn"] is None]
-    label = f"{bench['kernel']} {bench['size'](params)}"
-    print(f"== {label}  params {params}", flush=True)
-    if missing:
-        print(f"   (not available here: {', '.join(missing)})")
-
     rows = []
     sim_first = None
     unthreaded = {}  # peers that ignore the thread setting are timed once, reused per row
@@ -206,6 +191,33 @@ def run_benchmark(simhost, bench, args):
         for peer, entry in row["peers"].items():
             row.setdefault("speedup", {})[peer] = entry["best"] / row["simhost"]["best"]
         rows.append(row)
+    return rows
+
+
+def run_benchmark(simhost, bench, args):
+    params = dict(bench["params"])
+    if args.quick:
+        params.update(bench["quick"])
+    params.update(args.overrides)
+    warm_params = dict(params, **bench["warmup"])
+    inputs = bench["inputs"](params, args.seed)
+    warm_inputs = bench["inputs"](warm_params, args.seed)
+    peers = [
+        p for p in bench["peers"] if p["fn"] is not None and p["name"] not in args.skip
+    ]
+    missing = [p["name"] for p in bench["peers"] if p["fn"] is None]
+    label = f"{bench['kernel']} {bench['size'](params)}"
+    print(f"== {label}  params {params}", flush=True)
+    if missing:
+        print(f"   (not available here: {', '.join(missing)})")
+
+    with OtherLoad() as other:
+        rows = measure_rows(simhost, bench, args, inputs, warm_inputs, peers)
+    if other.fraction is not None and other.fraction > 0.1:
+        print(
+            f"   warning: other processes used {other.fraction:.0%} of the CPUs during this "
+            "benchmark; its timings are not trustworthy"
+        )
 
     # simhost must match its reference at every thread count.
     ref = next((r for r in bench["reference"] if r in (p["name"] for p in peers)), None)
@@ -248,6 +260,7 @@ def run_benchmark(simhost, bench, args):
         "seed": args.seed,
         "reps": args.reps,
         "work": {"amount": amount, "unit": unit},
+        "other_load": other.fraction,
         "peers": [p["name"] for p in peers],
         "extra_peers": [p["name"] for p in peers if p.get("extra")],
         "unavailable_peers": missing,
@@ -328,23 +341,48 @@ def cpu_model():
     return platform.processor() or "unknown"
 
 
-def cpu_busy_fraction(interval=0.5):
-    """Fraction of all CPUs' time spent busy over `interval` seconds (None if unknown)."""
-
-    def sample():
+def cpu_ticks():
+    """(total, idle) jiffies of all CPUs from /proc/stat, or None where there is none."""
+    try:
         with open("/proc/stat") as f:
             fields = [int(v) for v in f.readline().split()[1:]]
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-        return sum(fields), idle
-
-    try:
-        total0, idle0 = sample()
-        time.sleep(interval)
-        total1, idle1 = sample()
+        return sum(fields), fields[3] + (fields[4] if len(fields) > 4 else 0)
     except (OSError, ValueError, IndexError):
         return None
-    total = total1 - total0
-    return None if total <= 0 else 1.0 - (idle1 - idle0) / total
+
+
+def cpu_busy_fraction(interval=0.5):
+    """Fraction of all CPUs' time spent busy over `interval` seconds (None if unknown)."""
+    a = cpu_ticks()
+    time.sleep(interval)
+    b = cpu_ticks()
+    if a is None or b is None or b[0] <= a[0]:
+        return None
+    return 1.0 - (b[1] - a[1]) / (b[0] - a[0])
+
+
+class OtherLoad:
+    """Share of all CPUs' time that other processes used while the block ran.
+
+    Busy CPU time from /proc/stat minus this process's own CPU time (all its threads), as a
+    fraction of the CPUs' total time; None where /proc/stat is missing.
+    """
+
+    def __enter__(self):
+        self.ticks = cpu_ticks()
+        self.own = time.process_time()
+        self.fraction = None
+        return self
+
+    def __exit__(self, *exc):
+        end = cpu_ticks()
+        own = time.process_time() - self.own
+        if self.ticks is not None and end is not None and end[0] > self.ticks[0]:
+            hz = os.sysconf("SC_CLK_TCK")
+            total = (end[0] - self.ticks[0]) / hz
+            busy = total - (end[1] - self.ticks[1]) / hz
+            self.fraction = max(0.0, (busy - own) / total)
+        return False
 
 
 def git_revision():
