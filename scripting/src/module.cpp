@@ -25,8 +25,10 @@ namespace simhost {
 
 namespace {
 
-// How often the waiting Python thread wakes to check signals and the timeout.
+// How often the waiting Python thread wakes to check signals and the timeout, and how often
+// at most it reports progress.
 constexpr auto kSupervisorTick = std::chrono::milliseconds(20);
+constexpr auto kProgressInterval = std::chrono::milliseconds(100);
 
 py::dtype to_numpy(DType dtype) {
   switch (dtype) {
@@ -129,31 +131,41 @@ std::optional<double> parse_timeout(const KernelDef& k, const py::handle& timeou
 }
 
 // Runs the call on the arena and waits with the GIL released, waking every tick to run
-// Python's signal handlers and to check the timeout. On Ctrl-C (or any exception a signal
-// handler raises) and on timeout, the kernel is cancelled and waited for before raising, so
-// no kernel ever writes to memory Python has let go.
-void supervise(const std::shared_ptr<Call>& call, std::optional<double> timeout) {
+// Python's signal handlers, check the timeout and report progress. On Ctrl-C (or any
+// exception a signal handler or the progress callable raises) and on timeout, the kernel is
+// cancelled and waited for before raising, so no kernel ever writes to memory Python has
+// let go.
+void supervise(const std::shared_ptr<Call>& call, std::optional<double> timeout,
+               const py::object& progress) {
   const auto t0 = std::chrono::steady_clock::now();
-  bool signalled = false, timed_out = false;
+  auto last_report = t0;
+  bool raised = false, timed_out = false;
   start(call);
   {
     py::gil_scoped_release release;
     while (!call->wait_for(kSupervisorTick)) {
-      if (timeout && std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() >
-                         *timeout) {
+      const auto now = std::chrono::steady_clock::now();
+      if (timeout && std::chrono::duration<double>(now - t0).count() > *timeout) {
         timed_out = true;
       } else {
         py::gil_scoped_acquire acquire;
-        signalled = PyErr_CheckSignals() != 0;
+        raised = PyErr_CheckSignals() != 0;
+        if (!raised && !progress.is_none() && now - last_report >= kProgressInterval) {
+          last_report = now;
+          PyObject* r = PyObject_CallFunction(progress.ptr(), "LL", call->progress().done(),
+                                              call->progress().total());
+          raised = r == nullptr;
+          Py_XDECREF(r);
+        }
       }
-      if (signalled || timed_out) {
+      if (raised || timed_out) {
         call->cancel();
         call->wait();
         break;
       }
     }
   }
-  if (signalled) throw py::error_already_set();
+  if (raised) throw py::error_already_set();
   if (timed_out) {
     try {
       call->rethrow_if_failed();
@@ -166,6 +178,7 @@ void supervise(const std::shared_ptr<Call>& call, std::optional<double> timeout)
     }
   }
   call->rethrow_if_failed();
+  if (!progress.is_none()) progress(call->progress().done(), call->progress().total());
 }
 
 py::object value_to_python(const Value& v, const py::object& array_holder) {
@@ -182,7 +195,8 @@ py::object value_to_python(const Value& v, const py::object& array_holder) {
 }
 
 // _run(name, params, timeout) -> (outputs, params_as_used, seconds)
-py::tuple run_kernel(const std::string& name, const py::dict& params, const py::object& timeout) {
+py::tuple run_kernel(const std::string& name, const py::dict& params, const py::object& timeout,
+                     const py::object& progress) {
   const KernelDef& k = Registry::global().get(name);
   const std::optional<double> limit = parse_timeout(k, timeout);
   std::vector<std::pair<std::string, Value>> given;
@@ -207,7 +221,7 @@ py::tuple run_kernel(const std::string& name, const py::dict& params, const py::
     return arrays.back().mutable_data();
   };
   std::shared_ptr<Call> call = prepare_call(k, std::move(given), &alloc);
-  supervise(call, limit);
+  supervise(call, limit, progress);
 
   py::dict outputs;
   std::size_t next_array = 0;
@@ -312,7 +326,10 @@ void bind_module(py::module_& m) {
   });
 
   m.def("_run", &run_kernel, py::arg("name"), py::arg("params"), py::arg("timeout"),
-        "Runs a kernel and waits for it with the GIL released; returns (outputs, params, seconds).");
+        py::arg("progress"),
+        "Runs a kernel and waits for it with the GIL released, calling progress(done, total) "
+        "(if not None) at most every 0.1 s and once at the end; returns (outputs, params, "
+        "seconds).");
   m.def("list_kernels", [] { return Registry::global().names(); },
         "Names of every registered kernel, sorted.");
   m.def("describe", &describe, py::arg("name"),

@@ -356,13 +356,13 @@ def test_allocation_failure_is_memory_error():
 def test_signature():
     sig = inspect.signature(simhost.kernels.nbody)
     names = list(sig.parameters)
-    assert names == ["pos", "vel", "mass", "G", "eps", "dt", "steps", "timeout"], names
+    assert names == ["pos", "vel", "mass", "G", "eps", "dt", "steps", "timeout", "progress"], names
     for p in sig.parameters.values():
         assert p.kind is inspect.Parameter.KEYWORD_ONLY, (p.name, p.kind)
     empty = inspect.Parameter.empty
     defaults = {n: p.default for n, p in sig.parameters.items()}
     assert defaults["G"] == 1.0 and defaults["eps"] == 0.01, defaults
-    assert defaults["timeout"] is None, defaults
+    assert defaults["timeout"] is None and defaults["progress"] is None, defaults
     for name in ("pos", "vel", "mass", "dt", "steps"):
         assert defaults[name] is empty, (name, defaults[name])
     # The signature binds like a Python function's.
@@ -387,7 +387,8 @@ def test_describe_matches_signature():
     assert d["progress_unit"] == "steps", d["progress_unit"]
     sig = inspect.signature(simhost.kernels.nbody)
     params = {p["name"]: p for p in d["params"]}
-    assert [p["name"] for p in d["params"]] == [n for n in sig.parameters if n != "timeout"], d
+    assert [p["name"] for p in d["params"]] == [
+        n for n in sig.parameters if n not in ("timeout", "progress")], d
     keys = {"name", "kind", "dtype", "shape", "required", "default", "min", "max", "choices",
             "finite", "unit", "doc"}
     for p in d["params"]:

@@ -18,6 +18,7 @@ if "_simhost_core" in _sys.builtin_module_names:  # inside the simhost host bina
 else:  # plain python3: the extension module next to this file
     from . import _core
 
+from . import _progress
 from ._result import Result
 
 __version__ = _core.__version__
@@ -46,15 +47,27 @@ set_threads = _core.set_threads
 get_threads = _core.get_threads
 
 
-def run(name, /, *, timeout=None, **params):
+def _progress_unit(name):
+    return _core.describe(name)["progress_unit"]
+
+
+def run(name, /, *, timeout=None, progress=None, **params):
     """Runs kernel ``name`` with keyword parameters and returns its :class:`Result`.
 
     The GIL is released while the kernel runs. ``timeout`` (seconds) cancels the kernel and
     raises TimeoutError when it has not finished in time; Ctrl-C cancels it and raises
-    KeyboardInterrupt. Float64 C-contiguous arrays are passed without a copy; inputs are
-    never modified.
+    KeyboardInterrupt. ``progress=True`` shows a bar on stderr (when it is a terminal;
+    SIMHOST_PROGRESS=0/1 forces it off/on); a callable receives (done, total) in the
+    kernel's unit at most ~10 times a second, and an exception it raises cancels the
+    kernel and propagates. Float64 C-contiguous arrays are passed without a copy; inputs
+    are never modified.
     """
-    outputs, used, seconds = _core._run(name, params, timeout)
+    report = _progress.reporter(progress, name, _progress_unit)
+    try:
+        outputs, used, seconds = _core._run(name, params, timeout, report)
+    finally:
+        if isinstance(report, _progress.Bar):
+            report.close()
     return Result(name, outputs, used, seconds)
 
 

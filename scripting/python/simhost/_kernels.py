@@ -36,6 +36,10 @@ def _make(name, run, core):
         inspect.Parameter("timeout", inspect.Parameter.KEYWORD_ONLY, default=None,
                           annotation="float [s] | None")
     )
+    params.append(
+        inspect.Parameter("progress", inspect.Parameter.KEYWORD_ONLY, default=None,
+                          annotation="bool | callable(done, total) | None")
+    )
 
     def kernel(**params):
         return run(name, **params)
@@ -46,6 +50,8 @@ def _make(name, run, core):
     kernel.__doc__ = (
         info["text"]
         + "\ntimeout: seconds after which the kernel is cancelled and TimeoutError raised.\n"
+        + f"progress: True for a bar on stderr, or a callable receiving (done, total) in "
+        f"{info['progress_unit']}.\n"
         + "Returns a simhost.Result (a read-only mapping of the outputs above).\n"
     )
     return kernel
