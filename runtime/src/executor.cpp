@@ -104,6 +104,41 @@ void enqueue(std::function<void()> task) {
   });
 }
 
+// ---- Completions ----
+
+namespace {
+struct Completions {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::uint64_t epoch = 0;
+};
+Completions& completions() {
+  static Completions* c = new Completions;  // never destroyed, like the pool
+  return *c;
+}
+void notify_completion() {
+  Completions& c = completions();
+  {
+    std::lock_guard lock(c.mutex);
+    ++c.epoch;
+  }
+  c.changed.notify_all();
+}
+}  // namespace
+
+std::uint64_t completion_epoch() noexcept {
+  Completions& c = completions();
+  std::lock_guard lock(c.mutex);
+  return c.epoch;
+}
+
+std::uint64_t wait_for_completion(std::uint64_t seen, std::chrono::nanoseconds timeout) {
+  Completions& c = completions();
+  std::unique_lock lock(c.mutex);
+  c.changed.wait_for(lock, timeout, [&] { return c.epoch != seen; });
+  return c.epoch;
+}
+
 // ---- Call ----
 
 Call::Call(const KernelDef& kernel, Args args) : m_kernel(kernel), m_args(std::move(args)) {}
@@ -168,11 +203,14 @@ void Call::execute() noexcept {
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::lock_guard lock(m_mutex);
-  m_seconds = seconds;
-  m_error = error;
-  m_done = true;
-  m_cv.notify_all();
+  {
+    std::lock_guard lock(m_mutex);
+    m_seconds = seconds;
+    m_error = error;
+    m_done = true;
+    m_cv.notify_all();
+  }
+  notify_completion();
 }
 
 std::shared_ptr<Call> prepare_call(const KernelDef& kernel,

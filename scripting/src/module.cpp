@@ -130,6 +130,40 @@ std::optional<double> parse_timeout(const KernelDef& k, const py::handle& timeou
   return t;
 }
 
+// Runs f() with the GIL released and takes the GIL back afterwards, outside any destructor.
+// While the interpreter finalizes, taking the GIL back ends a daemon thread by a forced
+// unwind (pthread_exit); that must not pass through a noexcept destructor (as the GIL
+// release guard's is), or the process aborts.
+template <class F>
+auto without_gil(F&& f) {
+  PyThreadState* state = PyEval_SaveThread();
+  try {
+    if constexpr (std::is_void_v<decltype(f())>) {
+      f();
+      PyEval_RestoreThread(state);
+    } else {
+      auto result = f();
+      PyEval_RestoreThread(state);
+      return result;
+    }
+  } catch (...) {
+    PyEval_RestoreThread(state);
+    throw;
+  }
+}
+
+// Cancels and waits for a call whose waiting thread leaves early (an exception, or a forced
+// unwind of a daemon thread at exit), so the kernel never outlives the memory it writes.
+struct StopIfAbandoned {
+  Call& call;
+  ~StopIfAbandoned() {
+    if (!call.done()) {
+      call.cancel();
+      call.wait();
+    }
+  }
+};
+
 // Runs the call on the arena and waits with the GIL released, waking every tick to run
 // Python's signal handlers, check the timeout and report progress. On Ctrl-C (or any
 // exception a signal handler or the progress callable raises) and on timeout, the kernel is
@@ -141,30 +175,31 @@ void supervise(const std::shared_ptr<Call>& call, std::optional<double> timeout,
   auto last_report = t0;
   bool raised = false, timed_out = false;
   start(call);
-  {
-    py::gil_scoped_release release;
-    while (!call->wait_for(kSupervisorTick)) {
-      const auto now = std::chrono::steady_clock::now();
-      if (timeout && std::chrono::duration<double>(now - t0).count() > *timeout) {
-        timed_out = true;
-      } else {
-        py::gil_scoped_acquire acquire;
-        raised = PyErr_CheckSignals() != 0;
-        if (!raised && !progress.is_none() && now - last_report >= kProgressInterval) {
-          last_report = now;
-          PyObject* r = PyObject_CallFunction(progress.ptr(), "LL", call->progress().done(),
-                                              call->progress().total());
-          raised = r == nullptr;
-          Py_XDECREF(r);
-        }
+  StopIfAbandoned guard{*call};
+  PyThreadState* state = PyEval_SaveThread();
+  while (!call->wait_for(kSupervisorTick)) {
+    const auto now = std::chrono::steady_clock::now();
+    if (timeout && std::chrono::duration<double>(now - t0).count() > *timeout) {
+      timed_out = true;
+    } else {
+      PyEval_RestoreThread(state);  // see without_gil() for why no RAII guard here
+      raised = PyErr_CheckSignals() != 0;
+      if (!raised && !progress.is_none() && now - last_report >= kProgressInterval) {
+        last_report = now;
+        PyObject* r = PyObject_CallFunction(progress.ptr(), "LL", call->progress().done(),
+                                            call->progress().total());
+        raised = r == nullptr;
+        Py_XDECREF(r);
       }
-      if (raised || timed_out) {
-        call->cancel();
-        call->wait();
-        break;
-      }
+      state = PyEval_SaveThread();
+    }
+    if (raised || timed_out) {
+      call->cancel();
+      call->wait();
+      break;
     }
   }
+  PyEval_RestoreThread(state);
   if (raised) throw py::error_already_set();
   if (timed_out) {
     try {
@@ -194,49 +229,98 @@ py::object value_to_python(const Value& v, const py::object& array_holder) {
   return std::visit(Visitor{array_holder}, v);
 }
 
-// _run(name, params, timeout) -> (outputs, params_as_used, seconds)
-py::tuple run_kernel(const std::string& name, const py::dict& params, const py::object& timeout,
-                     const py::object& progress) {
-  const KernelDef& k = Registry::global().get(name);
-  const std::optional<double> limit = parse_timeout(k, timeout);
-  std::vector<std::pair<std::string, Value>> given;
-  std::vector<std::pair<std::string, py::object>> holders;  // arrays given to the kernel
-  given.reserve(params.size());
-  for (auto item : params) {
-    std::string key = item.first.cast<std::string>();
-    const ParamSpec* p = k.find_param(key);
-    if (!p) throw_unexpected_argument(k, key);
-    if (p->kind == Kind::Array && !item.second.is_none()) {
-      py::object holder;
-      given.emplace_back(key, to_view(k, *p, item.second, holder));
-      holders.emplace_back(std::move(key), std::move(holder));
-    } else {
-      given.emplace_back(std::move(key), to_value(k, *p, item.second));
+// A kernel call made from Python: the runtime's Call plus the Python objects it uses (the
+// input arrays it reads, kept alive; the numpy arrays it writes). Shared by run() and
+// submit(). If it is dropped while the kernel runs, it cancels the kernel and waits for it,
+// so a kernel never writes to memory Python has let go.
+class PyCall {
+ public:
+  static std::shared_ptr<PyCall> prepare(const std::string& name, const py::dict& params) {
+    const KernelDef& k = Registry::global().get(name);
+    auto self = std::make_shared<PyCall>();
+    std::vector<std::pair<std::string, Value>> given;
+    given.reserve(params.size());
+    for (auto item : params) {
+      std::string key = item.first.cast<std::string>();
+      const ParamSpec* p = k.find_param(key);
+      if (!p) throw_unexpected_argument(k, key);
+      if (p->kind == Kind::Array && !item.second.is_none()) {
+        py::object holder;
+        given.emplace_back(key, to_view(k, *p, item.second, holder));
+        self->m_holders.emplace_back(std::move(key), std::move(holder));
+      } else {
+        given.emplace_back(std::move(key), to_value(k, *p, item.second));
+      }
+    }
+    const OutputAllocator alloc = [&](const OutputSpec& o, const std::vector<std::int64_t>& shape) {
+      std::vector<py::ssize_t> dims(shape.begin(), shape.end());
+      self->m_arrays.emplace_back(to_numpy(o.dtype), dims);
+      return self->m_arrays.back().mutable_data();
+    };
+    self->m_call = prepare_call(k, std::move(given), &alloc);
+    return self;
+  }
+
+  PyCall() = default;
+  PyCall(const PyCall&) = delete;
+  PyCall& operator=(const PyCall&) = delete;
+  ~PyCall() {
+    if (m_started && !m_call->done()) {
+      m_call->cancel();
+      PyThreadState* state = PyGILState_Check() ? PyEval_SaveThread() : nullptr;
+      m_call->wait();
+      if (state) PyEval_RestoreThread(state);
     }
   }
-  std::vector<py::array> arrays;
-  const OutputAllocator alloc = [&](const OutputSpec& o, const std::vector<std::int64_t>& shape) {
-    std::vector<py::ssize_t> dims(shape.begin(), shape.end());
-    arrays.emplace_back(to_numpy(o.dtype), dims);
-    return arrays.back().mutable_data();
-  };
-  std::shared_ptr<Call> call = prepare_call(k, std::move(given), &alloc);
-  supervise(call, limit, progress);
 
-  py::dict outputs;
-  std::size_t next_array = 0;
-  for (const auto& slot : call->outputs()) {
-    if (slot.spec->kind == Kind::Array) outputs[py::str(slot.spec->name)] = arrays[next_array++];
-    else outputs[py::str(slot.spec->name)] = py::float_(slot.scalar);
+  const std::shared_ptr<Call>& call() const { return m_call; }
+  void start_once() {
+    if (!m_started) start(m_call);
+    m_started = true;
   }
-  py::dict used;
-  for (const auto& [pname, value] : call->args().items()) {
-    py::object holder = py::none();
-    for (const auto& h : holders)
-      if (h.first == pname) holder = h.second;
-    used[py::str(pname)] = value_to_python(value, holder);
+  void mark_started() { m_started = true; }
+
+  // After the kernel finished: rethrows its error, or returns (outputs, params, seconds).
+  py::tuple collect() const {
+    m_call->rethrow_if_failed();
+    py::dict outputs;
+    std::size_t next_array = 0;
+    for (const auto& slot : m_call->outputs()) {
+      if (slot.spec->kind == Kind::Array) outputs[py::str(slot.spec->name)] = m_arrays[next_array++];
+      else outputs[py::str(slot.spec->name)] = py::float_(slot.scalar);
+    }
+    py::dict used;
+    for (const auto& [pname, value] : m_call->args().items()) {
+      py::object holder = py::none();
+      for (const auto& h : m_holders)
+        if (h.first == pname) holder = h.second;
+      used[py::str(pname)] = value_to_python(value, holder);
+    }
+    return py::make_tuple(outputs, used, m_call->seconds());
   }
-  return py::make_tuple(outputs, used, call->seconds());
+
+ private:
+  std::shared_ptr<Call> m_call;
+  std::vector<std::pair<std::string, py::object>> m_holders;  // arrays given to the kernel
+  std::vector<py::array> m_arrays;                            // outputs, in output order
+  bool m_started = false;
+};
+
+// _run(name, params, timeout, progress) -> (outputs, params_as_used, seconds)
+py::tuple run_kernel(const std::string& name, const py::dict& params, const py::object& timeout,
+                     const py::object& progress) {
+  const std::optional<double> limit = parse_timeout(Registry::global().get(name), timeout);
+  auto pc = PyCall::prepare(name, params);
+  pc->mark_started();  // supervise() starts it and always waits for it to end
+  supervise(pc->call(), limit, progress);
+  return pc->collect();
+}
+
+// _submit(name, params) -> a started call, for simhost.Future.
+std::shared_ptr<PyCall> submit_kernel(const std::string& name, const py::dict& params) {
+  auto pc = PyCall::prepare(name, params);
+  pc->start_once();
+  return pc;
 }
 
 py::object bound_to_python(const ParamSpec& p, const std::optional<Bound>& b) {
@@ -330,6 +414,40 @@ void bind_module(py::module_& m) {
         "Runs a kernel and waits for it with the GIL released, calling progress(done, total) "
         "(if not None) at most every 0.1 s and once at the end; returns (outputs, params, "
         "seconds).");
+  py::class_<PyCall, std::shared_ptr<PyCall>>(m, "_Call",
+                                               "A submitted kernel call (see simhost.Future).")
+      .def("done", [](const PyCall& c) { return c.call()->done(); })
+      .def("cancel", [](const PyCall& c) { c.call()->cancel(); },
+           "Asks the kernel to stop at its next chunk boundary; returns at once.")
+      .def("wait",
+           [](const PyCall& c, const py::object& timeout) {
+             if (timeout.is_none()) {
+               without_gil([&] { c.call()->wait(); });
+               return true;
+             }
+             const auto t = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                 std::chrono::duration<double>(std::max(timeout.cast<double>(), 0.0)));
+             return without_gil([&] { return c.call()->wait_for(t); });
+           },
+           py::arg("timeout") = py::none(), "Waits with the GIL released; True when done.")
+      .def("progress", [](const PyCall& c) {
+        return py::make_tuple(c.call()->progress().done(), c.call()->progress().total());
+      })
+      .def("collect", &PyCall::collect,
+           "After done(): (outputs, params, seconds), or raises the kernel's error.");
+  m.def("_submit", &submit_kernel, py::arg("name"), py::arg("params"),
+        "Starts a kernel call and returns at once.");
+  m.def("_completion_epoch", &completion_epoch,
+        "A counter that goes up each time any kernel call finishes.");
+  m.def("_wait_for_completion",
+        [](std::uint64_t seen, double timeout) {
+          const auto t = std::chrono::duration_cast<std::chrono::nanoseconds>(
+              std::chrono::duration<double>(timeout));
+          return without_gil([&] { return wait_for_completion(seen, t); });
+        },
+        py::arg("seen"), py::arg("timeout"),
+        "Waits (GIL released) until the completion counter differs from `seen`, at most "
+        "`timeout` seconds; returns it.");
   m.def("list_kernels", [] { return Registry::global().names(); },
         "Names of every registered kernel, sorted.");
   m.def("describe", &describe, py::arg("name"),
@@ -344,8 +462,7 @@ void bind_module(py::module_& m) {
           if (n < 1 || n > kMaxThreads)
             throw ArgumentValueError(fmt::format(
                 "set_threads() expects a thread count between 1 and {}, got {}", kMaxThreads, n));
-          py::gil_scoped_release release;  // waits for running kernels to finish
-          set_threads(static_cast<int>(n));
+          without_gil([&] { set_threads(static_cast<int>(n)); });  // waits for running kernels
         },
         py::arg("threads"),
         "Sets the process-wide thread budget (the one TBB arena every kernel runs in). Waits for "

@@ -82,6 +82,13 @@ std::shared_ptr<Call> prepare_call(const KernelDef& kernel,
 /// inputs' memory alive until the call is done.
 void start(const std::shared_ptr<Call>& call);
 
+/// A counter that goes up each time any call in the process finishes.
+std::uint64_t completion_epoch() noexcept;
+
+/// Waits until the completion counter differs from `seen` or `timeout` passes; returns the
+/// counter. Lets one thread watch many calls without a thread per call.
+std::uint64_t wait_for_completion(std::uint64_t seen, std::chrono::nanoseconds timeout);
+
 /// Prepares, runs and waits; rethrows the kernel's error. For C++ callers and tests.
 std::shared_ptr<Call> run_call(const KernelDef& kernel,
                                std::vector<std::pair<std::string, Value>> given);

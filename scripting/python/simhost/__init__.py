@@ -25,13 +25,16 @@ __version__ = _core.__version__
 __all__ = [
     "KernelError",
     "Result",
+    "Future",
     "UnknownKernelError",
+    "arun",
     "describe",
     "get_threads",
     "kernels",
     "list_kernels",
     "run",
     "set_threads",
+    "submit",
 ]
 
 #: A kernel failed while running (raised with the kernel's name and the reason).
@@ -71,6 +74,8 @@ def run(name, /, *, timeout=None, progress=None, **params):
     return Result(name, outputs, used, seconds)
 
 
-from . import _kernels  # noqa: E402  (needs run() above)
+from . import _futures, _kernels  # noqa: E402  (need run() above)
 
 kernels = _kernels.install(__name__, run, _core)
+Future = _futures.Future
+submit, arun = _futures.install(_core, _progress_unit)
