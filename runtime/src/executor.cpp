@@ -7,6 +7,8 @@
 #include <cstring>
 #include <new>
 
+#include <pthread.h>
+
 #include <fmt/format.h>
 #include <tbb/global_control.h>
 #include <tbb/info.h>
@@ -24,15 +26,39 @@ struct Pool {
   std::condition_variable idle;
   int threads = 0;
   int running = 0;
+  bool started = false;        // a kernel has run, so TBB's worker threads exist
+  bool forked_child = false;   // this process was forked after they existed
   std::unique_ptr<tbb::global_control> control;
   std::unique_ptr<tbb::task_arena> arena;
 };
 
+Pool& pool();
+
+// oneTBB is not fork-safe: a child forked after the workers started inherits a scheduler
+// whose threads do not exist in it, and a kernel would wait forever. Such a child is told so
+// instead. (Forking before any kernel ran is fine.)
+void after_fork_in_child() {
+  Pool& p = pool();
+  new (&p.mutex) std::mutex;  // the parent's lock state means nothing here
+  if (p.started) p.forked_child = true;
+}
+
 // Deliberately never destroyed: a kernel may still be running on a worker while static
 // destructors run at exit, and tearing the arena down under it would be undefined.
 Pool& pool() {
-  static Pool* p = new Pool;
+  static Pool* p = [] {
+    pthread_atfork(nullptr, nullptr, &after_fork_in_child);
+    return new Pool;
+  }();
   return *p;
+}
+
+void check_not_forked(const Pool& p) {
+  if (p.forked_child)
+    throw Error(
+        "simhost kernels cannot run in a process forked from one whose kernel threads had "
+        "started (oneTBB is not fork-safe); start worker processes with the 'forkserver' "
+        "(simhost's default) or 'spawn' method of multiprocessing");
 }
 
 void check_count(int threads, std::string_view source) {
@@ -85,6 +111,7 @@ void set_threads(int threads) {
   check_count(threads, "the thread count");
   Pool& p = pool();
   std::unique_lock lock(p.mutex);
+  check_not_forked(p);
   if (p.arena && p.threads == threads) return;
   p.idle.wait(lock, [&] { return p.running == 0; });
   build_arena(p, threads);
@@ -93,7 +120,9 @@ void set_threads(int threads) {
 void enqueue(std::function<void()> task) {
   Pool& p = pool();
   std::unique_lock lock(p.mutex);
+  check_not_forked(p);
   ensure_arena(p);
+  p.started = true;
   ++p.running;
   tbb::task_arena* arena = p.arena.get();
   lock.unlock();

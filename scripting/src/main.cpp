@@ -110,6 +110,7 @@ int prepare_interpreter() {
                    PY_VERSION, py::str(e.value()).cast<std::string>().c_str());
       return 1;
     }
+    py::module_::import("simhost._host").attr("install")();
   } catch (py::error_already_set& e) {
     e.restore();
     PyErr_Print();

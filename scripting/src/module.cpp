@@ -164,7 +164,7 @@ struct StopIfAbandoned {
   }
 };
 
-// Runs the call on the arena and waits with the GIL released, waking every tick to run
+// Waits for a started call with the GIL released, waking every tick to run
 // Python's signal handlers, check the timeout and report progress. On Ctrl-C (or any
 // exception a signal handler or the progress callable raises) and on timeout, the kernel is
 // cancelled and waited for before raising, so no kernel ever writes to memory Python has
@@ -174,7 +174,6 @@ void supervise(const std::shared_ptr<Call>& call, std::optional<double> timeout,
   const auto t0 = std::chrono::steady_clock::now();
   auto last_report = t0;
   bool raised = false, timed_out = false;
-  start(call);
   StopIfAbandoned guard{*call};
   PyThreadState* state = PyEval_SaveThread();
   while (!call->wait_for(kSupervisorTick)) {
@@ -275,10 +274,9 @@ class PyCall {
 
   const std::shared_ptr<Call>& call() const { return m_call; }
   void start_once() {
-    if (!m_started) start(m_call);
+    if (!m_started) start(m_call);  // throws, leaving m_started false, if it cannot start
     m_started = true;
   }
-  void mark_started() { m_started = true; }
 
   // After the kernel finished: rethrows its error, or returns (outputs, params, seconds).
   py::tuple collect() const {
@@ -311,7 +309,7 @@ py::tuple run_kernel(const std::string& name, const py::dict& params, const py::
                      const py::object& progress) {
   const std::optional<double> limit = parse_timeout(Registry::global().get(name), timeout);
   auto pc = PyCall::prepare(name, params);
-  pc->mark_started();  // supervise() starts it and always waits for it to end
+  pc->start_once();
   supervise(pc->call(), limit, progress);
   return pc->collect();
 }

@@ -20,6 +20,8 @@ void set_threads(int threads);
 inline constexpr int kMaxThreads = 1024;
 
 /// Runs `task` asynchronously on the process arena (used by start()). `task` must not throw.
+/// Throws simhost::Error in a process forked after kernel threads started (oneTBB is not
+/// fork-safe), rather than hanging.
 void enqueue(std::function<void()> task);
 
 }  // namespace simhost

@@ -74,6 +74,26 @@ def run(name, /, *, timeout=None, progress=None, **params):
     return Result(name, outputs, used, seconds)
 
 
+def _prefer_forkserver():
+    """Makes 'forkserver' the start method multiprocessing uses by default.
+
+    oneTBB is not fork-safe: a child forked from a process whose kernel threads have started
+    cannot run kernels. 'forkserver' forks children from a clean server process instead (the
+    default CPython itself adopts on Linux from 3.14). Only the default changes: the method
+    is not marked as set, so multiprocessing.set_start_method() works as before, and an
+    explicit 'fork' child that calls a kernel gets a clear error instead of a hang.
+    """
+    import multiprocessing.context as ctx
+
+    default = getattr(ctx, "_default_context", None)
+    concrete = getattr(ctx, "_concrete_contexts", {})
+    if (default is not None and getattr(default, "_actual_context", None) is None
+            and "forkserver" in concrete):
+        default._default_context = concrete["forkserver"]
+
+
+_prefer_forkserver()
+
 from . import _futures, _kernels  # noqa: E402  (need run() above)
 
 kernels = _kernels.install(__name__, run, _core)
