@@ -20,6 +20,7 @@ Numba is optional: `HAVE_NUMBA` says whether `numba_ode_batch` exists.
     build/release/bin/simhost bench/ode_batch.py          # times the three directly
 """
 
+import os
 import sys
 import time
 
@@ -211,13 +212,25 @@ def _main():
     kw = inputs({"M": args.M, "steps": args.steps, "dt": 0.01}, 12345)
     warm = inputs({"M": 64, "steps": 2, "dt": 0.01}, 1)
 
+    def ticks():  # (all, idle) CPU jiffies, to see what other processes used meanwhile
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return sum(v), v[3] + v[4]
+
+    others = []
+
     def best(fn):
         fn(**warm)
         times = []
+        a, own = ticks(), time.process_time()
         for _ in range(args.reps):
             t = time.perf_counter()
             out = fn(**kw)
             times.append(time.perf_counter() - t)
+        b, own = ticks(), time.process_time() - own
+        total = (b[0] - a[0]) / os.sysconf("SC_CLK_TCK")
+        busy = total - (b[1] - a[1]) / os.sysconf("SC_CLK_TCK")
+        others.append(max(0.0, (busy - own) / total) if total > 0 else 0.0)
         return min(times), out
 
     work = args.M * args.steps
@@ -235,7 +248,8 @@ def _main():
         if not args.no_numpy and numpy_t is None:
             numpy_t, _ = best(numpy_ode_batch)
         rows.append(row)
-    print(f"ode_batch lorenz rk4, M={args.M}, steps={args.steps}, best of {args.reps}")
+    print(f"ode_batch lorenz rk4, M={args.M}, steps={args.steps}, best of {args.reps}; "
+          f"other processes used at most {max(others):.0%} of the CPUs meanwhile")
     print(f"{'threads':>7} {'simhost':>10} {'ns/sys-step':>11} {'numba':>10} {'numpy':>10} "
           f"{'x numba':>8} {'x numpy':>8} {'scaling':>8} {'rel diff':>9}")
     for row in rows:

@@ -414,14 +414,15 @@ constexpr double kSafety = 0.9, kFacMin = 0.2, kFacMax = 10.0;
 // err is clamped to where the factor is not clamped anyway, [(0.9/10)^5, (0.9/0.2)^5].
 constexpr double kErrLow = 5.9049e-6, kErrHigh = 1845.28125;
 
-// err^(-1/5) for err in [kErrLow, kErrHigh]: a guess from the exponent bits (within 8%),
-// then three division-free Newton steps on x^-5 = err (relative error < 1e-10). The same
-// IEEE operations on every CPU, so the step sizes, and hence the results, are too.
+// err^(-1/5) for err in [kErrLow, kErrHigh]: a guess from the exponent bits (within 7.4%),
+// then four division-free Newton steps on x^-5 = err (relative errors after each: 1.8e-2,
+// 9.3e-4, 2.6e-6, ~2e-11). The same IEEE operations on every CPU, so the step sizes, and
+// hence the results, are too.
 inline Vec inverse_fifth_root(Vec err) {
   // bits(x) ~ 1.2 * 1023 * 2^52 - bits(err) / 5.
   constexpr double kMagic = 1.2 * 1023.0 * 4503599627370496.0;
   Vec x = double_as_bits(fnma(splat(0.2), bits_as_double(err), splat(kMagic)));
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < 4; ++i) {
     const Vec x2 = x * x;
     const Vec x5 = (x2 * x2) * x;
     x = x * fnma(splat(0.2), err * x5, splat(1.2));  // x (1.2 - 0.2 err x^5)
