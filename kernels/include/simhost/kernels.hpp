@@ -13,4 +13,7 @@ void add_builtin_kernels(Registry& registry);
 /// Direct-summation softened gravity with kick-drift-kick leapfrog.
 KernelDef nbody_kernel();
 
+/// Many independent small ODE systems (Lorenz, harmonic, SIR, Lotka-Volterra), rk4 or dopri5.
+KernelDef ode_batch_kernel();
+
 }  // namespace simhost
