@@ -17,12 +17,8 @@ after t = 10 the median system differs by ~3e-11, the worst of 1e5 by ~1e-6 rela
 
 Numba is optional: `HAVE_NUMBA` says whether `numba_ode_batch` exists.
 
-    build/release/bin/simhost bench/ode_batch.py          # times the three directly
+    build/release/bin/simhost bench/run.py --only ode_batch   # times the three
 """
-
-import os
-import sys
-import time
 
 import numpy as np
 
@@ -164,9 +160,6 @@ def compare_states(sim, ref):
                  "y_median_abs": float(np.median(diff))}
 
 
-def _peer(fn):
-    return None if fn is None else (lambda **kw: fn(**kw))
-
 
 def benchmark():
     return {
@@ -178,8 +171,8 @@ def benchmark():
         "inputs": inputs,
         "outputs": ("y",),
         "peers": [
-            {"name": "numpy", "fn": _peer(numpy_ode_batch), "threaded": False},
-            {"name": "numba", "fn": _peer(numba_ode_batch), "threaded": True},
+            {"name": "numpy", "fn": numpy_ode_batch, "threaded": False},
+            {"name": "numba", "fn": numba_ode_batch, "threaded": True},
         ],
         "reference": ("numba", "numpy"),
         "compare": compare_states,
@@ -194,74 +187,3 @@ def benchmark():
             {"kind": "scaling", "from": 1, "to": 2, "min": 1.9},
         ],
     }
-
-
-def _main():
-    """Times simhost, Numba and NumPy at 1 and 2 threads (best of --reps), same process."""
-    import argparse
-
-    import simhost
-
-    ap = argparse.ArgumentParser(description=_main.__doc__)
-    ap.add_argument("--M", type=int, default=100_000)
-    ap.add_argument("--steps", type=int, default=1000)
-    ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--threads", default="1,2")
-    ap.add_argument("--no-numpy", action="store_true")
-    args = ap.parse_args()
-    kw = inputs({"M": args.M, "steps": args.steps, "dt": 0.01}, 12345)
-    warm = inputs({"M": 64, "steps": 2, "dt": 0.01}, 1)
-
-    def ticks():  # (all, idle) CPU jiffies, to see what other processes used meanwhile
-        with open("/proc/stat") as f:
-            v = [int(x) for x in f.readline().split()[1:]]
-        return sum(v), v[3] + v[4]
-
-    others = []
-
-    def best(fn):
-        fn(**warm)
-        times = []
-        a, own = ticks(), time.process_time()
-        for _ in range(args.reps):
-            t = time.perf_counter()
-            out = fn(**kw)
-            times.append(time.perf_counter() - t)
-        b, own = ticks(), time.process_time() - own
-        total = (b[0] - a[0]) / os.sysconf("SC_CLK_TCK")
-        busy = total - (b[1] - a[1]) / os.sysconf("SC_CLK_TCK")
-        others.append(max(0.0, (busy - own) / total) if total > 0 else 0.0)
-        return min(times), out
-
-    work = args.M * args.steps
-    numpy_t = None
-    rows = []
-    for threads in [int(t) for t in args.threads.split(",")]:
-        simhost.set_threads(threads)
-        t_sim, r = best(lambda **k: simhost.run("ode_batch", **k))
-        row = {"threads": threads, "simhost": t_sim}
-        if HAVE_NUMBA:
-            numba.set_num_threads(threads)
-            t_nb, (y_nb,) = best(numba_ode_batch)
-            row["numba"] = t_nb
-            row["diff"] = compare_states({"y": r.y}, {"y": y_nb})[0]
-        if not args.no_numpy and numpy_t is None:
-            numpy_t, _ = best(numpy_ode_batch)
-        rows.append(row)
-    print(f"ode_batch lorenz rk4, M={args.M}, steps={args.steps}, best of {args.reps}; "
-          f"other processes used at most {max(others):.0%} of the CPUs meanwhile")
-    print(f"{'threads':>7} {'simhost':>10} {'ns/sys-step':>11} {'numba':>10} {'numpy':>10} "
-          f"{'x numba':>8} {'x numpy':>8} {'scaling':>8} {'rel diff':>9}")
-    for row in rows:
-        nb = row.get("numba")
-        print(f"{row['threads']:>7} {row['simhost'] * 1e3:>8.1f}ms "
-              f"{row['simhost'] / work * 1e9:>11.3f} "
-              f"{(nb or float('nan')) * 1e3:>8.1f}ms {(numpy_t or float('nan')) * 1e3:>8.0f}ms "
-              f"{(nb or float('nan')) / row['simhost']:>8.2f} "
-              f"{(numpy_t or float('nan')) / row['simhost']:>8.1f} "
-              f"{rows[0]['simhost'] / row['simhost']:>8.2f} {row.get('diff', float('nan')):>9.2e}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main())

@@ -26,9 +26,10 @@ import numpy as np
 # sys.path[0] is this script's folder under both the host binary and plain python3.
 try:
     import nbody
+    import ode_batch
 except ImportError as exc:
     sys.exit(
-        f"bench/run.py: cannot import the sibling module nbody.py ({exc}); "
+        f"bench/run.py: cannot import a sibling module of run.py ({exc}); "
         f"sys.path[0] is {sys.path[0]!r} but should be the folder of run.py"
     )
 
@@ -80,9 +81,6 @@ def compare_energy(sim, ref):
     return rel, detail
 
 
-def _peer(fn):
-    return None if fn is None else (lambda **kw: fn(**kw))
-
 
 BENCHMARKS = [
     {
@@ -94,11 +92,11 @@ BENCHMARKS = [
         "inputs": nbody_inputs,
         "outputs": ("pos", "vel", "energy", "momentum"),
         "peers": [
-            {"name": "numpy", "fn": _peer(nbody.numpy_nbody), "threaded": False},
-            {"name": "numba", "fn": _peer(nbody.numba_nbody), "threaded": True},
+            {"name": "numpy", "fn": nbody.numpy_nbody, "threaded": False},
+            {"name": "numba", "fn": nbody.numba_nbody, "threaded": True},
             {
                 "name": "numba_fastmath",
-                "fn": _peer(nbody.numba_nbody_fastmath),
+                "fn": nbody.numba_nbody_fastmath,
                 "threaded": True,
                 "extra": True,
             },
@@ -112,7 +110,7 @@ BENCHMARKS = [
             {"kind": "scaling", "from": 1, "to": 2, "min": 1.9},
         ],
     },
-    # Next: mc_asian, heat2d, ising2d, ode_batch -- one entry each, same keys.
+    ode_batch.benchmark(),
 ]
 
 
@@ -322,7 +320,7 @@ def print_table(results, quick):
             else:
                 mark = "OK" if c["ok"] else "MISMATCH"
                 print(
-                    f"  [{mark}] threads={c['threads']}: simhost vs {c['reference']} energy, "
+                    f"  [{mark}] threads={c['threads']}: simhost vs {c['reference']}, "
                     f"max rel diff {c['rel_diff']:.3g} (tolerance {c['tolerance']:g})"
                 )
         same = all(row["simhost_bitwise_equal_to_first_row"] for row in r["rows"])

@@ -5,11 +5,11 @@ timeout and the documentation. The exit code is the verdict."""
 import inspect
 import sys
 import time
-import traceback
 
 import numpy as np
 
 import simhost
+import simhost_testing
 
 ode = simhost.kernels.ode_batch
 
@@ -62,17 +62,7 @@ def lorenz_states(m, seed):
 
 
 def expect_error(exc_type, parts, **kw):
-    try:
-        ode(**kw)
-    except exc_type as e:
-        msg = str(e)
-        for part in parts:
-            assert part in msg, f"{exc_type.__name__} message {msg!r} lacks {part!r}"
-        return msg
-    except Exception as e:  # the wrong kind
-        raise AssertionError(f"expected {exc_type.__name__} containing {parts}, got "
-                             f"{type(e).__name__}: {e}") from e
-    raise AssertionError(f"expected {exc_type.__name__} containing {parts}; nothing raised")
+    return str(simhost_testing.expect_raises(exc_type, lambda: ode(**kw), *parts))
 
 
 # ------------------------------------------------------------------------------------------
@@ -300,17 +290,8 @@ def test_documentation_mentions_units():
 
 
 def main():
-    tests = [v for k, v in globals().items() if k.startswith("test_") and callable(v)]
-    failed = 0
-    for test in tests:
-        try:
-            test()
-            print(f"{test.__name__}: PASS")
-        except Exception:
-            failed += 1
-            print(f"{test.__name__}: FAIL")
-            traceback.print_exc()
-    return 1 if failed else 0
+    return simhost_testing.run(
+        [v for k, v in globals().items() if k.startswith("test_") and callable(v)])
 
 
 if __name__ == "__main__":

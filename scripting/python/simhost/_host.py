@@ -38,5 +38,7 @@ def install():
                 sys.stdout.flush()
         except BrokenPipeError:
             _end_by_sigpipe()
+        except ValueError:  # the script closed stdout itself: nothing to flush
+            pass
 
     atexit.register(flush_stdout)
