@@ -13,4 +13,7 @@ void add_builtin_kernels(Registry& registry);
 /// Direct-summation softened gravity with kick-drift-kick leapfrog.
 KernelDef nbody_kernel();
 
+/// Monte Carlo arithmetic-average Asian call under geometric Brownian motion.
+KernelDef mc_asian_kernel();
+
 }  // namespace simhost
