@@ -92,6 +92,36 @@ TEST_CASE("a variate depends only on seed, stream and index, not on the block it
   CHECK(normals(5, 77, 0, 0).empty());
 }
 
+TEST_CASE("eight streams side by side hold exactly each stream's variates") {
+  const std::uint64_t seed = 31;
+  for (std::uint64_t first_stream : {0ULL, 5ULL, 0xfffffffcULL}) {  // the last crosses 2^32
+    for (std::uint64_t first : {0, 1, 6, 7}) {
+      for (std::size_t count : {1, 2, 5, 6, 7, 40, 301}) {
+        std::vector<double> lanes(8 * count), lane_u(8 * count);
+        philox4x32_normals_x8(seed, first_stream, first, count, lanes);
+        philox4x32_uniforms_x8(seed, first_stream, first, count, lane_u);
+        for (std::uint64_t j = 0; j < 8; ++j) {
+          const auto z = normals(seed, first_stream + j, first, count);
+          std::vector<double> u(count);
+          philox4x32_uniforms(seed, first_stream + j, first, u);
+          bool same = true;
+          for (std::size_t k = 0; k < count; ++k)
+            same = same && lanes[8 * k + j] == z[k] && lane_u[8 * k + j] == u[k];
+          CAPTURE(first_stream);
+          CAPTURE(first);
+          CAPTURE(count);
+          CAPTURE(j);
+          CHECK(same);
+        }
+      }
+    }
+  }
+  // count is cut to what the span holds.
+  std::vector<double> small(8 * 3, -1.0);
+  philox4x32_normals_x8(seed, 0, 0, 100, small);
+  CHECK(small[8 * 2 + 7] == normals(seed, 7, 2, 1)[0]);
+}
+
 TEST_CASE("the AVX-512 and the one-at-a-time code give bit-identical variates") {
 #if SIMHOST_RANDOM_AVX512
   if (!detail::cpu_has_avx512()) {
@@ -108,6 +138,10 @@ TEST_CASE("the AVX-512 and the one-at-a-time code give bit-identical variates") 
       CAPTURE(stream);
       CHECK(std::equal(fast.begin(), fast.end(), slow.begin()));
     }
+    std::vector<double> fast8(8 * 1001), slow8(8 * 1001);
+    detail::philox4x32_fill_x8_avx512(42, 77, 3, fast8.data(), 1001, normal);
+    detail::philox4x32_fill_x8_portable(42, 77, 3, slow8.data(), 1001, normal);
+    CHECK(std::equal(fast8.begin(), fast8.end(), slow8.begin()));
   }
 #else
   MESSAGE("not an x86-64 build: only the portable code exists");

@@ -86,9 +86,12 @@ class Philox {
 // open interval (0, 1) (cell midpoints, as Philox::to_open_unit), u_a and u_b:
 //   uniforms: variate 2*block is u_a, variate 2*block + 1 is u_b;
 //   normals:  variate 2*block is sqrt(-2 ln u_a) cos(2 pi u_b), 2*block + 1 the same with sin.
-// A CPU without AVX-512 runs the same arithmetic one value at a time (std::fma where the vector
-// code fuses), so the results are bit-identical on every x86-64 CPU (tested). Independent of
-// the Philox (4x64) class above: a block and Philox::normal do not give the same numbers.
+// Two layouts: philox4x32_normals fills consecutive variates of one stream (a path's steps);
+// philox4x32_normals_x8 fills them for eight consecutive streams side by side (eight paths in
+// SIMD lanes). A CPU without AVX-512 runs the same arithmetic one value at a time (std::fma where
+// the vector code fuses), so the results are bit-identical on every x86-64 CPU (tested).
+// Independent of the Philox (4x64) class above: a block and Philox::normal do not give the same
+// numbers.
 // ---------------------------------------------------------------------------------------------
 
 namespace detail {
@@ -201,6 +204,20 @@ inline void philox4x32_fill_portable(std::uint64_t seed, std::uint64_t stream, s
   }
 }
 
+/// Fills out[k * 8 + j] with variate first + k of stream first_stream + j, one pair at a time.
+inline void philox4x32_fill_x8_portable(std::uint64_t seed, std::uint64_t first_stream,
+                                        std::uint64_t first, double* out, std::size_t count,
+                                        bool normal) noexcept {
+  for (std::size_t k = 0; k < count; ++k) {
+    const std::uint64_t index = first + k;
+    for (std::uint64_t j = 0; j < 8; ++j) {
+      double pair[2];
+      philox4x32_pair(seed, first_stream + j, index / 2, normal, pair);
+      out[8 * k + j] = pair[index % 2];
+    }
+  }
+}
+
 #if SIMHOST_RANDOM_AVX512
 
 // All lanes. The zero-masked forms of shifts, multiplies and sqrt are used because GCC 12
@@ -219,81 +236,135 @@ SIMHOST_TARGET_AVX512 inline __m512d unit_from_words_x8(__m512i lo, __m512i hi) 
                        _mm512_set1_pd(kUnitOffset));
 }
 
-/// Sixteen variates 2*block .. 2*block + 15 (eight Philox counters in the lanes).
-SIMHOST_TARGET_AVX512 inline void philox4x32_x8(std::uint64_t seed, std::uint64_t stream,
-                                                std::uint64_t block, bool normal, double* out) {
-  // Each 64-bit lane holds one 32-bit Philox word in its low half; the high half may hold
-  // garbage, which _mm512_mul_epu32 ignores and the final masking removes.
-  const __m512i lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
-  const __m512i blocks = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(block)), lane);
-  __m512i c0 = blocks;
-  __m512i c1 = _mm512_maskz_srli_epi64(kAll, blocks, 32);
-  __m512i c2 = _mm512_set1_epi64(static_cast<long long>(stream & 0xffffffffULL));
-  __m512i c3 = _mm512_set1_epi64(static_cast<long long>(stream >> 32));
+/// Philox4x32-10 on G groups of eight counters at once (so that their long dependency chains
+/// overlap). Each 64-bit lane holds one 32-bit word in its low half; the high half may hold
+/// garbage, which _mm512_mul_epu32 ignores and unit_from_words_x8 removes.
+template <int G>
+SIMHOST_TARGET_AVX512 inline void philox4x32_rounds_x8(std::uint64_t seed, __m512i (&c0)[G],
+                                                       __m512i (&c1)[G], __m512i (&c2)[G],
+                                                       __m512i (&c3)[G]) {
   const __m512i m0 = _mm512_set1_epi64(0xD2511F53);
   const __m512i m1 = _mm512_set1_epi64(0xCD9E8D57);
-  std::uint32_t k0 = static_cast<std::uint32_t>(seed), k1 = static_cast<std::uint32_t>(seed >> 32);
+  // The round keys advance by the Weyl constants modulo 2^32 (32-bit adds in the low halves).
+  __m512i key0 = _mm512_set1_epi64(static_cast<long long>(seed & 0xffffffffULL));
+  __m512i key1 = _mm512_set1_epi64(static_cast<long long>(seed >> 32));
+  const __m512i w0 = _mm512_set1_epi64(0x9E3779B9), w1 = _mm512_set1_epi64(0xBB67AE85);
   for (int round = 0; round < 10; ++round) {
-    const __m512i p0 = _mm512_maskz_mul_epu32(kAll, c0, m0);
-    const __m512i p1 = _mm512_maskz_mul_epu32(kAll, c2, m1);
-    const __m512i key0 = _mm512_set1_epi64(k0), key1 = _mm512_set1_epi64(k1);
-    c0 = _mm512_ternarylogic_epi64(_mm512_maskz_srli_epi64(kAll, p1, 32), c1, key0,
-                                   0x96);  // a ^ b ^ c
-    c1 = p1;
-    c2 = _mm512_ternarylogic_epi64(_mm512_maskz_srli_epi64(kAll, p0, 32), c3, key1, 0x96);
-    c3 = p0;
-    k0 += 0x9E3779B9U;
-    k1 += 0xBB67AE85U;
+    for (int g = 0; g < G; ++g) {
+      const __m512i p0 = _mm512_maskz_mul_epu32(kAll, c0[g], m0);
+      const __m512i p1 = _mm512_maskz_mul_epu32(kAll, c2[g], m1);
+      c0[g] = _mm512_ternarylogic_epi64(_mm512_maskz_srli_epi64(kAll, p1, 32), c1[g], key0,
+                                        0x96);  // a ^ b ^ c
+      c1[g] = p1;
+      c2[g] = _mm512_ternarylogic_epi64(_mm512_maskz_srli_epi64(kAll, p0, 32), c3[g], key1, 0x96);
+      c3[g] = p0;
+    }
+    key0 = _mm512_add_epi32(key0, w0);
+    key1 = _mm512_add_epi32(key1, w1);
   }
-  const __m512d ua = unit_from_words_x8(c0, c1), ub = unit_from_words_x8(c2, c3);
-  __m512d even = ua, odd = ub;
-  if (normal) {
-    // ln ua: ua = 2^k z, z in [sqrt(1/2), sqrt(2)).
-    const __m512i bits = _mm512_castpd_si512(ua);
-    const __m512i tmp =
-        _mm512_sub_epi64(bits, _mm512_set1_epi64(static_cast<long long>(kSqrtHalfBits)));
-    const __m512i k = _mm512_maskz_srai_epi64(kAll, tmp, 52);
-    const __m512d z = _mm512_castsi512_pd(_mm512_sub_epi64(
-        bits, _mm512_and_si512(tmp, _mm512_set1_epi64(static_cast<long long>(0xfffULL << 52)))));
-    const __m512d f = _mm512_sub_pd(z, _mm512_set1_pd(1.0));
-    const __m512d s = _mm512_div_pd(f, _mm512_add_pd(_mm512_set1_pd(2.0), f));
-    const __m512d w = _mm512_mul_pd(s, s);
-    __m512d p = _mm512_set1_pd(kLogSeries[9]);
-    for (int n = 8; n >= 0; --n) p = _mm512_fmadd_pd(p, w, _mm512_set1_pd(kLogSeries[n]));
-    const __m512d log_z = _mm512_mul_pd(s, p);
-    const __m512d kd = _mm512_cvtepi64_pd(k);
-    const __m512d log_u = _mm512_fmadd_pd(kd, _mm512_set1_pd(kLn2Hi),
-                                          _mm512_fmadd_pd(kd, _mm512_set1_pd(kLn2Lo), log_z));
-    const __m512d radius = _mm512_maskz_sqrt_pd(kAll, _mm512_mul_pd(_mm512_set1_pd(-2.0), log_u));
-    // cos and sin of 2 pi ub.
-    const __m512d x = _mm512_mul_pd(_mm512_set1_pd(4.0), ub);
-    const __m512d shifted = _mm512_add_pd(x, _mm512_set1_pd(kRoundShift));
-    const __m512i q = _mm512_castpd_si512(shifted);
-    const __m512d y = _mm512_sub_pd(x, _mm512_sub_pd(shifted, _mm512_set1_pd(kRoundShift)));
-    const __m512d t = _mm512_mul_pd(y, y);
-    __m512d ps = _mm512_set1_pd(kSinSeries[7]);
-    for (int j = 6; j >= 0; --j) ps = _mm512_fmadd_pd(ps, t, _mm512_set1_pd(kSinSeries[j]));
-    __m512d pc = _mm512_set1_pd(kCosSeries[8]);
-    for (int j = 7; j >= 0; --j) pc = _mm512_fmadd_pd(pc, t, _mm512_set1_pd(kCosSeries[j]));
-    const __m512d sin_y = _mm512_mul_pd(y, ps);
-    const __mmask8 swap = _mm512_test_epi64_mask(q, _mm512_set1_epi64(1));
-    const __m512i two = _mm512_set1_epi64(2);
-    const __m512i cos_sign = _mm512_maskz_slli_epi64(
-        kAll, _mm512_and_si512(_mm512_add_epi64(q, _mm512_set1_epi64(1)), two), 62);
-    const __m512i sin_sign = _mm512_maskz_slli_epi64(kAll, _mm512_and_si512(q, two), 62);
-    const __m512d c = _mm512_castsi512_pd(
-        _mm512_xor_si512(_mm512_castpd_si512(_mm512_mask_blend_pd(swap, pc, sin_y)), cos_sign));
-    const __m512d sn = _mm512_castsi512_pd(
-        _mm512_xor_si512(_mm512_castpd_si512(_mm512_mask_blend_pd(swap, sin_y, pc)), sin_sign));
-    even = _mm512_mul_pd(radius, c);
-    odd = _mm512_mul_pd(radius, sn);
+}
+
+/// Box-Muller in eight lanes, exactly as philox4x32_pair: even = r cos, odd = r sin.
+SIMHOST_TARGET_AVX512 inline void box_muller_x8(__m512d ua, __m512d ub, __m512d& even,
+                                                __m512d& odd) {
+  // ln ua: ua = 2^k z, z in [sqrt(1/2), sqrt(2)).
+  const __m512i bits = _mm512_castpd_si512(ua);
+  const __m512i tmp =
+      _mm512_sub_epi64(bits, _mm512_set1_epi64(static_cast<long long>(kSqrtHalfBits)));
+  const __m512i k = _mm512_maskz_srai_epi64(kAll, tmp, 52);
+  const __m512d z = _mm512_castsi512_pd(_mm512_sub_epi64(
+      bits, _mm512_and_si512(tmp, _mm512_set1_epi64(static_cast<long long>(0xfffULL << 52)))));
+  const __m512d f = _mm512_sub_pd(z, _mm512_set1_pd(1.0));
+  const __m512d s = _mm512_div_pd(f, _mm512_add_pd(_mm512_set1_pd(2.0), f));
+  const __m512d w = _mm512_mul_pd(s, s);
+  __m512d p = _mm512_set1_pd(kLogSeries[9]);
+  for (int n = 8; n >= 0; --n) p = _mm512_fmadd_pd(p, w, _mm512_set1_pd(kLogSeries[n]));
+  const __m512d log_z = _mm512_mul_pd(s, p);
+  const __m512d kd = _mm512_cvtepi64_pd(k);
+  const __m512d log_u = _mm512_fmadd_pd(kd, _mm512_set1_pd(kLn2Hi),
+                                        _mm512_fmadd_pd(kd, _mm512_set1_pd(kLn2Lo), log_z));
+  const __m512d radius = _mm512_maskz_sqrt_pd(kAll, _mm512_mul_pd(_mm512_set1_pd(-2.0), log_u));
+  // cos and sin of 2 pi ub.
+  const __m512d x = _mm512_mul_pd(_mm512_set1_pd(4.0), ub);
+  const __m512d shifted = _mm512_add_pd(x, _mm512_set1_pd(kRoundShift));
+  const __m512i q = _mm512_castpd_si512(shifted);
+  const __m512d y = _mm512_sub_pd(x, _mm512_sub_pd(shifted, _mm512_set1_pd(kRoundShift)));
+  const __m512d t = _mm512_mul_pd(y, y);
+  __m512d ps = _mm512_set1_pd(kSinSeries[7]);
+  for (int j = 6; j >= 0; --j) ps = _mm512_fmadd_pd(ps, t, _mm512_set1_pd(kSinSeries[j]));
+  __m512d pc = _mm512_set1_pd(kCosSeries[8]);
+  for (int j = 7; j >= 0; --j) pc = _mm512_fmadd_pd(pc, t, _mm512_set1_pd(kCosSeries[j]));
+  const __m512d sin_y = _mm512_mul_pd(y, ps);
+  const __mmask8 swap = _mm512_test_epi64_mask(q, _mm512_set1_epi64(1));
+  const __m512i two = _mm512_set1_epi64(2);
+  const __m512i cos_sign = _mm512_maskz_slli_epi64(
+      kAll, _mm512_and_si512(_mm512_add_epi64(q, _mm512_set1_epi64(1)), two), 62);
+  const __m512i sin_sign = _mm512_maskz_slli_epi64(kAll, _mm512_and_si512(q, two), 62);
+  const __m512d c = _mm512_castsi512_pd(
+      _mm512_xor_si512(_mm512_castpd_si512(_mm512_mask_blend_pd(swap, pc, sin_y)), cos_sign));
+  const __m512d sn = _mm512_castsi512_pd(
+      _mm512_xor_si512(_mm512_castpd_si512(_mm512_mask_blend_pd(swap, sin_y, pc)), sin_sign));
+  even = _mm512_mul_pd(radius, c);
+  odd = _mm512_mul_pd(radius, sn);
+}
+
+/// Variates 2*block .. 2*block + 16*G - 1 of one stream, in order: the lanes are 8*G
+/// consecutive counters.
+template <int G>
+SIMHOST_TARGET_AVX512 inline void philox4x32_counters_x8(std::uint64_t seed, std::uint64_t stream,
+                                                         std::uint64_t block, bool normal,
+                                                         double* out) {
+  const __m512i lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+  __m512i c0[G], c1[G], c2[G], c3[G];
+  for (int g = 0; g < G; ++g) {
+    const __m512i blocks = _mm512_add_epi64(
+        _mm512_set1_epi64(static_cast<long long>(block + 8 * static_cast<unsigned>(g))), lane);
+    c0[g] = blocks;
+    c1[g] = _mm512_maskz_srli_epi64(kAll, blocks, 32);
+    c2[g] = _mm512_set1_epi64(static_cast<long long>(stream & 0xffffffffULL));
+    c3[g] = _mm512_set1_epi64(static_cast<long long>(stream >> 32));
   }
+  philox4x32_rounds_x8<G>(seed, c0, c1, c2, c3);
   // Interleave: variate 2l is even[l], 2l + 1 is odd[l].
   const __m512i first_half = _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0);
   const __m512i second_half = _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4);
-  _mm512_storeu_pd(out, _mm512_permutex2var_pd(even, first_half, odd));
-  _mm512_storeu_pd(out + 8, _mm512_permutex2var_pd(even, second_half, odd));
+  for (int g = 0; g < G; ++g) {
+    __m512d even = unit_from_words_x8(c0[g], c1[g]), odd = unit_from_words_x8(c2[g], c3[g]);
+    if (normal) box_muller_x8(even, odd, even, odd);
+    _mm512_storeu_pd(out + 16 * g, _mm512_permutex2var_pd(even, first_half, odd));
+    _mm512_storeu_pd(out + 16 * g + 8, _mm512_permutex2var_pd(even, second_half, odd));
+  }
 }
+
+/// Variates 2*block .. 2*block + 2G - 1 of the eight streams first_stream + j (the lanes):
+/// out[8 * i + j] is variate 2*block + i of stream first_stream + j.
+template <int G>
+SIMHOST_TARGET_AVX512 inline void philox4x32_streams_x8(std::uint64_t seed,
+                                                        std::uint64_t first_stream,
+                                                        std::uint64_t block, bool normal,
+                                                        double* out) {
+  const __m512i streams = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(first_stream)),
+                                           _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0));
+  __m512i c0[G], c1[G], c2[G], c3[G];
+  for (int g = 0; g < G; ++g) {
+    const std::uint64_t b = block + static_cast<unsigned>(g);
+    c0[g] = _mm512_set1_epi64(static_cast<long long>(b & 0xffffffffULL));
+    c1[g] = _mm512_set1_epi64(static_cast<long long>(b >> 32));
+    c2[g] = streams;
+    c3[g] = _mm512_maskz_srli_epi64(kAll, streams, 32);
+  }
+  philox4x32_rounds_x8<G>(seed, c0, c1, c2, c3);
+  for (int g = 0; g < G; ++g) {
+    __m512d even = unit_from_words_x8(c0[g], c1[g]), odd = unit_from_words_x8(c2[g], c3[g]);
+    if (normal) box_muller_x8(even, odd, even, odd);
+    _mm512_storeu_pd(out + 16 * g, even);
+    _mm512_storeu_pd(out + 16 * g + 8, odd);
+  }
+}
+
+// Groups side by side: measured on Zen 5, 1 is latency-bound (1.8 ns a normal), 3 gives
+// 1.2 ns and 4 runs out of registers.
+inline constexpr int kGroups = 3;
 
 SIMHOST_TARGET_AVX512 inline void philox4x32_fill_avx512(std::uint64_t seed, std::uint64_t stream,
                                                          std::uint64_t first, double* out,
@@ -301,15 +372,38 @@ SIMHOST_TARGET_AVX512 inline void philox4x32_fill_avx512(std::uint64_t seed, std
   std::size_t i = 0;
   while (i < n) {
     const std::uint64_t index = first + i;
-    if (index % 2 == 0 && n - i >= 16) {
-      philox4x32_x8(seed, stream, index / 2, normal, out + i);
+    if (index % 2 == 0 && n - i >= 16 * kGroups) {
+      philox4x32_counters_x8<kGroups>(seed, stream, index / 2, normal, out + i);
+      i += 16 * kGroups;
+    } else if (index % 2 == 0 && n - i >= 16) {
+      philox4x32_counters_x8<1>(seed, stream, index / 2, normal, out + i);
       i += 16;
     } else {  // a ragged start or end: a whole group into a scratch block
       double group[16];
-      philox4x32_x8(seed, stream, index / 2, normal, group);
+      philox4x32_counters_x8<1>(seed, stream, index / 2, normal, group);
       const std::size_t from = index % 2, take = std::min<std::size_t>(16 - from, n - i);
       std::memcpy(out + i, group + from, take * sizeof(double));
       i += take;
+    }
+  }
+}
+
+SIMHOST_TARGET_AVX512 inline void philox4x32_fill_x8_avx512(std::uint64_t seed,
+                                                            std::uint64_t first_stream,
+                                                            std::uint64_t first, double* out,
+                                                            std::size_t count, bool normal) {
+  std::size_t k = 0;
+  while (k < count) {
+    const std::uint64_t index = first + k;
+    if (index % 2 == 0 && count - k >= 2 * kGroups) {
+      philox4x32_streams_x8<kGroups>(seed, first_stream, index / 2, normal, out + 8 * k);
+      k += 2 * kGroups;
+    } else {  // one pair of rows into a scratch block
+      double rows[16];
+      philox4x32_streams_x8<1>(seed, first_stream, index / 2, normal, rows);
+      const std::size_t from = index % 2, take = std::min<std::size_t>(2 - from, count - k);
+      std::memcpy(out + 8 * k, rows + 8 * from, 8 * take * sizeof(double));
+      k += take;
     }
   }
 }
@@ -340,6 +434,18 @@ inline void philox4x32_fill(std::uint64_t seed, std::uint64_t stream, std::uint6
   philox4x32_fill_portable(seed, stream, first, out.data(), out.size(), normal);
 }
 
+inline void philox4x32_fill_x8(std::uint64_t seed, std::uint64_t first_stream, std::uint64_t first,
+                               std::size_t count, std::span<double> out, bool normal) noexcept {
+  count = std::min(count, out.size() / 8);
+#if SIMHOST_RANDOM_AVX512
+  if (cpu_has_avx512()) {
+    philox4x32_fill_x8_avx512(seed, first_stream, first, out.data(), count, normal);
+    return;
+  }
+#endif
+  philox4x32_fill_x8_portable(seed, first_stream, first, out.data(), count, normal);
+}
+
 }  // namespace detail
 
 /// Fills out[i] with uniform variate number first + i of (seed, stream), on the open interval
@@ -356,6 +462,26 @@ inline void philox4x32_uniforms(std::uint64_t seed, std::uint64_t stream, std::u
 inline void philox4x32_normals(std::uint64_t seed, std::uint64_t stream, std::uint64_t first,
                                std::span<double> out) noexcept {
   detail::philox4x32_fill(seed, stream, first, out, true);
+}
+
+/// The same variates for eight streams side by side, for kernels that keep eight streams in
+/// SIMD lanes (eight Monte Carlo paths, eight lattice rows): out[8 * k + j] is variate first + k
+/// of stream first_stream + j, for k < count (out must hold 8 * count values; count is cut to
+/// out.size() / 8). Bit-identical to philox4x32_uniforms on each stream. Thread-safe.
+inline void philox4x32_uniforms_x8(std::uint64_t seed, std::uint64_t first_stream,
+                                   std::uint64_t first, std::size_t count,
+                                   std::span<double> out) noexcept {
+  detail::philox4x32_fill_x8(seed, first_stream, first, count, out, false);
+}
+
+/// philox4x32_normals for the eight streams first_stream + j side by side: out[8 * k + j] is
+/// variate first + k of stream first_stream + j, for k < count (out holds 8 * count values).
+/// Bit-identical to philox4x32_normals on each stream. Fastest when first and count are even.
+/// Thread-safe.
+inline void philox4x32_normals_x8(std::uint64_t seed, std::uint64_t first_stream,
+                                  std::uint64_t first, std::size_t count,
+                                  std::span<double> out) noexcept {
+  detail::philox4x32_fill_x8(seed, first_stream, first, count, out, true);
 }
 
 }  // namespace simhost
