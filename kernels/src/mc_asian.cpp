@@ -21,13 +21,15 @@ namespace simhost {
 
 namespace {
 
-// Time steps whose normals are generated at once: a fixed buffer however many steps there
-// are (a multiple of 16, so every block starts at an even variate index).
-constexpr std::int64_t kStepBlock = 1024;
-// Samples (paths, or antithetic pairs) per reduction chunk: at most this many, and about
-// kChunkSteps path-steps, so a chunk takes well under a millisecond at any `steps` and the
-// chunking depends on the parameters alone (never on the threads).
-constexpr std::int64_t kMaxChunk = 512;
+// Samples (paths, or antithetic pairs) are simulated eight at a time, one per SIMD lane.
+constexpr std::int64_t kLanes = 8;
+// Time steps whose normals are generated at once: a fixed 16 KiB buffer however many steps
+// there are (even, so every block starts at an even variate index).
+constexpr std::int64_t kStepBlock = 256;
+// Lane groups per reduction chunk: at most kMaxGroups (512 samples) and about kChunkSteps
+// path-steps, so a chunk takes well under a millisecond at any `steps` and the chunking
+// depends on the parameters alone (never on the threads).
+constexpr std::int64_t kMaxGroups = 64;
 constexpr std::int64_t kChunkSteps = std::int64_t{1} << 17;
 
 struct Model {
@@ -51,12 +53,9 @@ double geometric_asian_call(const Model& m) {
   return m.discount * (std::exp(mean + 0.5 * sd * sd) * cdf(d1) - m.K * cdf(d2));
 }
 
-// What one path contributes, in units of S0: the arithmetic mean of S(t_k)/S0, the sum of
-// ln(S(t_k)/S0) and S(T)/S0.
-struct PathSums {
-  double mean_ratio = 0;
-  double sum_log = 0;
-  double final_ratio = 1;
+// Discounted payoffs of one sample (a path, or the mean of an antithetic pair).
+struct Payoffs {
+  double asian, geometric, european;
 };
 
 #if SIMHOST_MC_ASIAN_AVX512
@@ -88,117 +87,85 @@ inline __m512d exp8(__m512d x) {
   return _mm512_maskz_scalef_pd(0xFF, p, n);
 }
 
-// The sums of one path (sign = +1) and, with antithetic, of its mirror (sign = -1) over the
-// steps k0 .. k0 + m - 1 whose normals are z[0..m). The steps are vectorised: eight log-returns
-// at a time, turned into eight log-prices by an in-register prefix sum plus the carry from
-// the steps before.
-struct Lanes {
-  __m512d carry;  // ln(S/S0) after the last step done, in every lane
-  __m512d sum_ratio = _mm512_setzero_pd();
-  __m512d sum_log = _mm512_setzero_pd();
-  __m512d last;  // S/S0 at the last step done, in every lane
-};
-
-inline __m512d prefix_sum8(__m512d x) {
-  const __m512i by1 = _mm512_set_epi64(6, 5, 4, 3, 2, 1, 0, 0);
-  const __m512i by2 = _mm512_set_epi64(5, 4, 3, 2, 1, 0, 0, 0);
-  const __m512i by4 = _mm512_set_epi64(3, 2, 1, 0, 0, 0, 0, 0);
-  x = _mm512_add_pd(x, _mm512_maskz_permutexvar_pd(0xFE, by1, x));
-  x = _mm512_add_pd(x, _mm512_maskz_permutexvar_pd(0xFC, by2, x));
-  return _mm512_add_pd(x, _mm512_maskz_permutexvar_pd(0xF0, by4, x));
-}
-
+// The samples first .. first + 7, one per lane: a path each (Paths = 1) or an antithetic pair
+// each (Paths = 2, the mirror path taking -Z). Sample j uses stream first + j, step k its
+// variate k. Each lane runs its steps in order, ln(S/S0) summed step by step.
 template <int Paths>
-void advance(const double* z, std::int64_t m, double drift, double vol, Lanes* lanes) {
-  const __m512i top = _mm512_set1_epi64(7);
-  const __m512d a = _mm512_set1_pd(drift);
-  const __m512d b[2] = {_mm512_set1_pd(vol), _mm512_set1_pd(-vol)};
-  for (std::int64_t k = 0; k < m; k += 8) {
-    // Past the end the log-returns are 0, so the carry stays the last log-price; those lanes
-    // are kept out of the sums.
-    const __mmask8 valid =
-        m - k >= 8 ? __mmask8(0xFF) : static_cast<__mmask8>((1u << (m - k)) - 1u);
-    const __m512d zk = _mm512_maskz_loadu_pd(valid, z + k);
-    for (int p = 0; p < Paths; ++p) {
-      Lanes& l = lanes[p];
-      const __m512d local = prefix_sum8(_mm512_maskz_fmadd_pd(valid, zk, b[p], a));
-      const __m512d log_ratio = _mm512_add_pd(local, l.carry);
-      const __m512d ratio = exp8(log_ratio);
-      l.carry = _mm512_add_pd(l.carry, _mm512_maskz_permutexvar_pd(0xFF, top, local));
-      l.sum_ratio = _mm512_mask_add_pd(l.sum_ratio, valid, l.sum_ratio, ratio);
-      l.sum_log = _mm512_mask_add_pd(l.sum_log, valid, l.sum_log, log_ratio);
-      l.last = _mm512_maskz_permutexvar_pd(0xFF, top, ratio);
-    }
-  }
-}
-
-inline double lane_sum(__m512d v) {
-  alignas(64) double t[8];
-  _mm512_store_pd(t, v);
-  return ((t[0] + t[1]) + (t[2] + t[3])) + ((t[4] + t[5]) + (t[6] + t[7]));
-}
-
-// One path (Paths = 1) or an antithetic pair (Paths = 2) from stream `stream`.
-template <int Paths>
-void simulate(const CallContext& ctx, const Model& model, std::uint64_t seed, std::uint64_t stream,
-              double* z, PathSums* out) {
-  Lanes lanes[Paths];
-  for (auto& l : lanes) {
-    l.carry = _mm512_setzero_pd();
-    l.last = _mm512_set1_pd(1.0);
-  }
+void simulate_lanes(const CallContext& ctx, const Model& model, std::uint64_t seed,
+                    std::uint64_t first, double* z, Payoffs* out) {
+  const __m512d a = _mm512_set1_pd(model.drift);
+  const __m512d b[2] = {_mm512_set1_pd(model.vol), _mm512_set1_pd(-model.vol)};
+  __m512d log_ratio[Paths], sum_ratio[Paths], sum_log[Paths];
+  for (int p = 0; p < Paths; ++p) log_ratio[p] = sum_ratio[p] = sum_log[p] = _mm512_setzero_pd();
   for (std::int64_t k0 = 0; k0 < model.steps; k0 += kStepBlock) {
     const std::int64_t m = std::min(kStepBlock, model.steps - k0);
-    philox4x32_normals(seed, stream, static_cast<std::uint64_t>(k0),
-                       {z, static_cast<std::size_t>(m)});
-    advance<Paths>(z, m, model.drift, model.vol, lanes);
+    philox4x32_normals_x8(seed, first, static_cast<std::uint64_t>(k0), static_cast<std::size_t>(m),
+                          {z, static_cast<std::size_t>(kLanes * m)});
+    for (std::int64_t k = 0; k < m; ++k) {
+      const __m512d zk = _mm512_loadu_pd(z + kLanes * k);
+      for (int p = 0; p < Paths; ++p) {
+        log_ratio[p] = _mm512_add_pd(log_ratio[p], _mm512_fmadd_pd(zk, b[p], a));
+        sum_ratio[p] = _mm512_add_pd(sum_ratio[p], exp8(log_ratio[p]));
+        sum_log[p] = _mm512_add_pd(sum_log[p], log_ratio[p]);
+      }
+    }
     if (m == kStepBlock) ctx.check_cancelled();  // very long paths
   }
-  const double n = static_cast<double>(model.steps);
+  const __m512d n = _mm512_set1_pd(static_cast<double>(model.steps));
+  const __m512d S0 = _mm512_set1_pd(model.S0), K = _mm512_set1_pd(model.K);
+  const __m512d zero = _mm512_setzero_pd();
+  const __m512d weight = _mm512_set1_pd(model.discount / Paths);
+  __m512d asian = zero, geometric = zero, european = zero;
+  auto payoff = [&](__m512d price) {
+    return _mm512_maskz_max_pd(0xFF, _mm512_fmsub_pd(S0, price, K), zero);
+  };
   for (int p = 0; p < Paths; ++p) {
-    out[p].mean_ratio = lane_sum(lanes[p].sum_ratio) / n;
-    out[p].sum_log = lane_sum(lanes[p].sum_log);
-    out[p].final_ratio = _mm512_cvtsd_f64(lanes[p].last);
+    asian = _mm512_add_pd(asian, payoff(_mm512_div_pd(sum_ratio[p], n)));
+    geometric = _mm512_add_pd(geometric, payoff(exp8(_mm512_div_pd(sum_log[p], n))));
+    european = _mm512_add_pd(european, payoff(exp8(log_ratio[p])));
   }
+  alignas(64) double lanes[3][kLanes];
+  _mm512_store_pd(lanes[0], _mm512_mul_pd(weight, asian));
+  _mm512_store_pd(lanes[1], _mm512_mul_pd(weight, geometric));
+  _mm512_store_pd(lanes[2], _mm512_mul_pd(weight, european));
+  for (int j = 0; j < kLanes; ++j) out[j] = {lanes[0][j], lanes[1][j], lanes[2][j]};
 }
 
-#else  // portable path: one step at a time
+#else  // portable path: the same, one lane at a time
 
 template <int Paths>
-void simulate(const CallContext& ctx, const Model& model, std::uint64_t seed, std::uint64_t stream,
-              double* z, PathSums* out) {
-  double log_ratio[2] = {0, 0}, sum_ratio[2] = {0, 0}, sum_log[2] = {0, 0}, last[2] = {1, 1};
+void simulate_lanes(const CallContext& ctx, const Model& model, std::uint64_t seed,
+                    std::uint64_t first, double* z, Payoffs* out) {
+  double log_ratio[Paths][kLanes] = {}, sum_ratio[Paths][kLanes] = {}, sum_log[Paths][kLanes] = {};
   const double b[2] = {model.vol, -model.vol};
   for (std::int64_t k0 = 0; k0 < model.steps; k0 += kStepBlock) {
     const std::int64_t m = std::min(kStepBlock, model.steps - k0);
-    philox4x32_normals(seed, stream, static_cast<std::uint64_t>(k0),
-                       {z, static_cast<std::size_t>(m)});
+    philox4x32_normals_x8(seed, first, static_cast<std::uint64_t>(k0), static_cast<std::size_t>(m),
+                          {z, static_cast<std::size_t>(kLanes * m)});
     for (int p = 0; p < Paths; ++p)
-      for (std::int64_t k = 0; k < m; ++k) {
-        log_ratio[p] += std::fma(b[p], z[k], model.drift);
-        last[p] = std::exp(log_ratio[p]);
-        sum_ratio[p] += last[p];
-        sum_log[p] += log_ratio[p];
-      }
+      for (std::int64_t j = 0; j < kLanes; ++j)
+        for (std::int64_t k = 0; k < m; ++k) {
+          log_ratio[p][j] += std::fma(z[kLanes * k + j], b[p], model.drift);
+          sum_ratio[p][j] += std::exp(log_ratio[p][j]);
+          sum_log[p][j] += log_ratio[p][j];
+        }
     if (m == kStepBlock) ctx.check_cancelled();
   }
-  for (int p = 0; p < Paths; ++p)
-    out[p] = {sum_ratio[p] / static_cast<double>(model.steps), sum_log[p], last[p]};
+  const double n = static_cast<double>(model.steps);
+  auto payoff = [&](double price) { return std::max(model.S0 * price - model.K, 0.0); };
+  for (int j = 0; j < kLanes; ++j) {
+    double asian = 0, geometric = 0, european = 0;
+    for (int p = 0; p < Paths; ++p) {
+      asian += payoff(sum_ratio[p][j] / n);
+      geometric += payoff(std::exp(sum_log[p][j] / n));
+      european += payoff(std::exp(log_ratio[p][j]));
+    }
+    const double weight = model.discount / Paths;
+    out[j] = {weight * asian, weight * geometric, weight * european};
+  }
 }
 
 #endif
-
-// Discounted payoffs of one sample (a path, or the mean of an antithetic pair).
-struct Payoffs {
-  double asian, geometric, european;
-};
-
-Payoffs payoffs(const Model& m, const PathSums& s) {
-  const double n = static_cast<double>(m.steps);
-  return {m.discount * std::max(m.S0 * s.mean_ratio - m.K, 0.0),
-          m.discount * std::max(m.S0 * std::exp(s.sum_log / n) - m.K, 0.0),
-          m.discount * std::max(m.S0 * s.final_ratio - m.K, 0.0)};
-}
 
 // Count, means and centred (co)moments of the samples of the three payoffs. Chunks compute
 // theirs in two passes and are merged pairwise (Chan, Golub & LeVeque 1979), which keeps the
@@ -270,30 +237,31 @@ void run_mc_asian(CallContext& ctx) {
   // index, so every sample is the same whatever thread computes it.
   const std::int64_t samples = antithetic ? paths / 2 : paths;
   const std::int64_t per_sample = antithetic ? 2 : 1;
-  const std::int64_t chunk = std::clamp<std::int64_t>(kChunkSteps / model.steps, 1, kMaxChunk);
   ctx.progress().set_total(paths);
 
+  const std::int64_t groups = (samples + kLanes - 1) / kLanes;
+  const std::int64_t chunk =
+      std::clamp<std::int64_t>(kChunkSteps / (kLanes * model.steps), 1, kMaxGroups);
   const Moments total = deterministic_reduce(
-      ctx, 0, samples, chunk, Moments{},
+      ctx, 0, groups, chunk, Moments{},
       [&](std::int64_t lo, std::int64_t hi) {
-        std::array<Payoffs, kMaxChunk> pay;
-        alignas(64) std::array<double, kStepBlock> z;
-        for (std::int64_t i = lo; i < hi; ++i) {
-          PathSums s[2];
-          const auto stream = static_cast<std::uint64_t>(i);
-          if (antithetic) {
-            simulate<2>(ctx, model, seed, stream, z.data(), s);
-            const Payoffs p = payoffs(model, s[0]), q = payoffs(model, s[1]);
-            pay[static_cast<std::size_t>(i - lo)] = {0.5 * (p.asian + q.asian),
-                                                     0.5 * (p.geometric + q.geometric),
-                                                     0.5 * (p.european + q.european)};
-          } else {
-            simulate<1>(ctx, model, seed, stream, z.data(), s);
-            pay[static_cast<std::size_t>(i - lo)] = payoffs(model, s[0]);
-          }
+        std::array<Payoffs, kMaxGroups * kLanes> pay;
+        alignas(64) std::array<double, kStepBlock * kLanes> z;
+        std::int64_t count = 0;
+        for (std::int64_t g = lo; g < hi; ++g) {
+          Payoffs lanes[kLanes];
+          const auto first = static_cast<std::uint64_t>(g * kLanes);
+          if (antithetic)
+            simulate_lanes<2>(ctx, model, seed, first, z.data(), lanes);
+          else
+            simulate_lanes<1>(ctx, model, seed, first, z.data(), lanes);
+          // The last group may reach past the last sample: those lanes are dropped.
+          const std::int64_t used = std::min(kLanes, samples - g * kLanes);
+          std::copy(lanes, lanes + used, pay.begin() + count);
+          count += used;
         }
-        ctx.progress().add((hi - lo) * per_sample);
-        return moments_of(pay.data(), hi - lo);
+        ctx.progress().add(count * per_sample);
+        return moments_of(pay.data(), count);
       },
       merge);
 

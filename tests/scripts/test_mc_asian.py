@@ -264,15 +264,21 @@ def test_bit_identical_across_threads():
 
 
 def test_timeout_on_bench_size_call():
+    # The bench size (1e6 paths x 252 steps) finishes in about 0.2 s at 2 threads, so this call
+    # is four times that, on one thread (about 1.5 s of work): the timeout must cut it short.
+    before = simhost.get_threads()
+    simhost.set_threads(1)
     t0 = time.perf_counter()
     try:
-        simhost.kernels.mc_asian(**ATM, steps=252, paths=1000000, timeout=0.2)
+        simhost.kernels.mc_asian(**ATM, steps=252, paths=4000000, timeout=0.2)
     except TimeoutError:
         elapsed = time.perf_counter() - t0
         assert elapsed < 0.7, elapsed
         print(f"    TimeoutError after {elapsed:.2f} s")
         return
-    raise AssertionError("no TimeoutError from a bench-size call with timeout=0.2")
+    finally:
+        simhost.set_threads(before)
+    raise AssertionError("no TimeoutError from a 4e6-path call with timeout=0.2")
 
 
 def test_documentation_has_units():
