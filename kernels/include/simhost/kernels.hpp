@@ -16,4 +16,7 @@ KernelDef nbody_kernel();
 /// Many independent small ODE systems (Lorenz, harmonic, SIR, Lotka-Volterra), rk4 or dopri5.
 KernelDef ode_batch_kernel();
 
+/// Monte Carlo arithmetic-average Asian call under geometric Brownian motion.
+KernelDef mc_asian_kernel();
+
 }  // namespace simhost
