@@ -228,6 +228,7 @@ def benchmark():
         "reference": ("numba", "numpy"),
         # Not a relative difference: standard errors apart (see compare()).
         "compare": compare,
+        "measure": "distance in combined standard errors",
         "tolerance": 5.0,
         "work": lambda p: (p["paths"] * p["steps"], "path-steps"),
         "targets": [

@@ -25,6 +25,7 @@ import numpy as np
 
 # sys.path[0] is this script's folder under both the host binary and plain python3.
 try:
+    import mc_asian
     import nbody
     import ode_batch
 except ImportError as exc:
@@ -49,7 +50,8 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 #   peers       reference implementations: name, fn(**inputs) -> tuple in `outputs` order,
 #               threaded (honours numba.set_num_threads), extra (shown, not a target peer)
 #   reference   peers whose result simhost must match, first available wins
-#   compare     (simhost_out, ref_out) -> (relative difference, detail dict)
+#   compare     (simhost_out, ref_out) -> (difference, detail dict)
+#   measure     what compare's difference is (default "max rel diff")
 #   tolerance   largest relative difference accepted
 #   work        params -> (amount, unit) of work per run, for a rate in the JSON
 #   targets     goals shown as PASS/MISS: speedup over a peer at a thread count, or
@@ -110,6 +112,7 @@ BENCHMARKS = [
             {"kind": "scaling", "from": 1, "to": 2, "min": 1.9},
         ],
     },
+    mc_asian.benchmark(),
     ode_batch.benchmark(),
 ]
 
@@ -231,6 +234,7 @@ def run_benchmark(simhost, bench, args):
                 "reference": ref,
                 "rel_diff": entry["simhost_rel_diff"],
                 "tolerance": bench["tolerance"],
+                "measure": bench.get("measure", "max rel diff"),
                 "detail": entry["simhost_diff_detail"],
                 "ok": bool(entry["simhost_rel_diff"] <= bench["tolerance"]),
             }
@@ -321,7 +325,7 @@ def print_table(results, quick):
                 mark = "OK" if c["ok"] else "MISMATCH"
                 print(
                     f"  [{mark}] threads={c['threads']}: simhost vs {c['reference']}, "
-                    f"max rel diff {c['rel_diff']:.3g} (tolerance {c['tolerance']:g})"
+                    f"{c['measure']} {c['rel_diff']:.3g} (tolerance {c['tolerance']:g})"
                 )
         same = all(row["simhost_bitwise_equal_to_first_row"] for row in r["rows"])
         print(f"  [info] simhost results bit-identical across thread counts: {same}")
