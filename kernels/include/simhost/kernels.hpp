@@ -12,5 +12,7 @@ void add_builtin_kernels(Registry& registry);
 
 /// Direct-summation softened gravity with kick-drift-kick leapfrog.
 KernelDef nbody_kernel();
+/// Explicit 5-point diffusion on a rectangular grid, temporally blocked.
+KernelDef heat2d_kernel();
 
 }  // namespace simhost
