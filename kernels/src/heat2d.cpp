@@ -1,10 +1,16 @@
 // heat2d: explicit 5-point diffusion on a rectangle, temporally blocked (several steps per pass).
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include <fmt/format.h>
 #include <tbb/enumerable_thread_specific.h>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "simhost/kernels.hpp"
 #include "simhost/parallel.hpp"
@@ -22,34 +28,77 @@ namespace {
 // Rows per tile. The decomposition into tiles is fixed by the grid alone (never by the thread
 // count); results do not depend on it anyway, since every value is recomputed from the same
 // operands in the same order, whichever tile computes it.
-constexpr std::int64_t kTileRows = 128;
+constexpr std::int64_t kTileRows = 256;
 // Steps advanced per pass over the grid (the temporal blocking depth), at most. A tile keeps
-// three rows per intermediate step in a per-thread ring, sized to stay in L2 (1 MiB per core).
+// three rows per step in a per-thread ring, sized to stay in L2 (1 MiB per core).
+// (Never more than half the rows of a one-tile grid, so that the halo copies of a pass stay
+// smaller than the grid.)
 constexpr std::int64_t kMaxDepth = 16;
-constexpr std::int64_t kMinDepth = 4;
 constexpr std::int64_t kRingBytes = 640 * 1024;
 // Smallest grid: three points per direction (one interior point with Dirichlet edges; three
 // distinct points around each periodic ring).
 constexpr std::int64_t kMinPoints = 3;
+// Doubles per SIMD block; ring rows are aligned to it and padded by one block on each side.
+constexpr std::int64_t kLanes = 8;
 
 // The update of one point; the evaluation order is the contract (see the top of the file).
 inline double point(double n, double c, double s, double e, double w, double r) {
   return c + r * ((((s + n) + e) + w) - 4.0 * c);
 }
 
-// One row: out[j] from the rows above (n), at (c) and below (s). Every point goes through
-// point(), vectorised or not, so the interior loop and the edge points round identically.
-inline void update_row(double* __restrict out, const double* n, const double* c, const double* s,
-                       std::int64_t nx, double r, bool periodic) {
-  for (std::int64_t j = 1; j < nx - 1; ++j) out[j] = point(n[j], c[j], s[j], c[j + 1], c[j - 1], r);
-  if (periodic) {
-    out[0] = point(n[0], c[0], s[0], c[1], c[nx - 1], r);
-    out[nx - 1] = point(n[nx - 1], c[nx - 1], s[nx - 1], c[0], c[nx - 2], r);
-  } else {
-    out[0] = c[0];
-    out[nx - 1] = c[nx - 1];
+// A ring row holds a grid row at [0, nx) with one ghost on each side ([-1] and [nx]: the
+// periodic neighbours), padded to whole blocks; the row pointer is 64-byte aligned and the
+// row owns one block before it and at least one after its last block.
+std::int64_t row_stride(std::int64_t nx) { return (nx + kLanes - 1) / kLanes * kLanes + 2 * kLanes; }
+
+#if defined(__AVX512F__)
+
+// c[j+1 .. j+8] and c[j-1 .. j+6] from the aligned blocks at j-8, j and j+8.
+inline __m512d east(__m512d cur, __m512d next) {
+  return _mm512_castsi512_pd(
+      _mm512_maskz_alignr_epi64(0xFF, _mm512_castpd_si512(next), _mm512_castpd_si512(cur), 1));
+}
+inline __m512d west(__m512d prev, __m512d cur) {
+  return _mm512_castsi512_pd(
+      _mm512_maskz_alignr_epi64(0xFF, _mm512_castpd_si512(cur), _mm512_castpd_si512(prev), 7));
+}
+
+// One row from the ring rows above (n), at (c) and below (s): every point of [0, nx), edges
+// included (their neighbours are the ghosts), in blocks of 8 with aligned loads only. Into a
+// ring row (aligned, whole blocks) or into the grid (any alignment, the last block masked).
+template <bool kToGrid>
+void update_row(double* out, const double* n, const double* c, const double* s, std::int64_t nx,
+                double r) {
+  const __m512d vr = _mm512_set1_pd(r), four = _mm512_set1_pd(4.0);
+  __m512d prev = _mm512_load_pd(c - kLanes), cur = _mm512_load_pd(c);
+  for (std::int64_t j = 0; j < nx; j += kLanes) {
+    const __m512d next = _mm512_load_pd(c + j + kLanes);
+    const __m512d sum = _mm512_add_pd(
+        _mm512_add_pd(_mm512_add_pd(_mm512_load_pd(s + j), _mm512_load_pd(n + j)), east(cur, next)),
+        west(prev, cur));
+    const __m512d v =
+        _mm512_add_pd(cur, _mm512_mul_pd(vr, _mm512_sub_pd(sum, _mm512_mul_pd(four, cur))));
+    if constexpr (!kToGrid) {
+      _mm512_store_pd(out + j, v);
+    } else if (j + kLanes <= nx) {
+      _mm512_storeu_pd(out + j, v);
+    } else {
+      _mm512_mask_storeu_pd(out + j, static_cast<__mmask8>((1u << (nx - j)) - 1u), v);
+    }
+    prev = cur;
+    cur = next;
   }
 }
+
+#else  // portable path: the same points, the same order, one at a time
+
+template <bool kToGrid>
+void update_row(double* out, const double* n, const double* c, const double* s, std::int64_t nx,
+                double r) {
+  for (std::int64_t j = 0; j < nx; ++j) out[j] = point(n[j], c[j], s[j], c[j + 1], c[j - 1], r);
+}
+
+#endif
 
 inline std::int64_t mod(std::int64_t i, std::int64_t n) { return ((i % n) + n) % n; }
 
@@ -59,11 +108,13 @@ struct Grid {
   bool periodic;
   std::int64_t tiles;  // of kTileRows rows (the last may be shorter)
   std::int64_t depth;  // steps per pass, at most
+  std::int64_t stride; // of a ring row
 };
 
 // One pass: advances every row by k steps from src to dst. With in_place (src == dst), each
 // tile reads the rows of its neighbours (its halo) from `halo`, a copy taken before the pass,
-// because the neighbours overwrite them meanwhile; its own rows it reads before it writes them.
+// because the neighbours overwrite them meanwhile; its own row i it has copied into its ring
+// before it writes row i.
 struct Pass {
   const double* src;
   double* dst;
@@ -75,52 +126,93 @@ struct Pass {
 std::int64_t tile_begin(std::int64_t t) { return t * kTileRows; }
 std::int64_t tile_end(const Grid& g, std::int64_t t) { return std::min(g.ny, (t + 1) * kTileRows); }
 
-// Rows [a-k, a) and [b, b+k) of tile t (unwrapped row numbers; periodic rows wrap), or -1 when
-// the row is outside a Dirichlet grid.
-std::int64_t halo_source(const Grid& g, std::int64_t i) {
+// The grid row holding unwrapped row i (periodic rows wrap), or -1 outside a Dirichlet grid.
+std::int64_t source_row(const Grid& g, std::int64_t i) {
   if (g.periodic) return mod(i, g.ny);
   return i >= 0 && i < g.ny ? i : -1;
 }
 
+// Copies rows [a-k, a) and [b, b+k) of tile t, as they are before the pass.
 void take_halo(const Grid& g, const Pass& p, std::int64_t t) {
   const std::int64_t a = tile_begin(t), b = tile_end(g, t), k = p.k;
   double* halo = p.halo + t * 2 * g.depth * g.nx;
   for (std::int64_t h = 0; h < 2 * k; ++h) {
-    const std::int64_t row = halo_source(g, h < k ? a - k + h : b + (h - k));
+    const std::int64_t row = source_row(g, h < k ? a - k + h : b + (h - k));
     if (row >= 0) std::memcpy(halo + h * g.nx, p.src + row * g.nx, sizeof(double) * g.nx);
   }
 }
 
-// Advances the rows [a, b) of tile t by k steps. Row i of intermediate step l (1 <= l < k) is
-// computed once its three parents at step l-1 exist, in one sweep over the rows: the tile is
-// read from memory once, and the steps in between live in `ring` (3 rows per step). The tile
-// recomputes the k-l rows next to each of its edges at step l that its neighbours also
-// compute (overlapped tiling), so tiles never wait for each other within a pass.
-void advance_tile(const Grid& g, const Pass& p, std::int64_t t, double* ring) {
+// Per-thread scratch of advance_tile: 3 ring rows for each step 0 .. depth-1 and the two
+// Dirichlet edge rows, each 64-byte aligned. Zeroed once, so padding lanes stay finite.
+class Ring {
+ public:
+  explicit Ring(const Grid& g)
+      : m_stride(g.stride), m_edges(3 * g.depth),
+        m_memory(static_cast<std::size_t>((3 * g.depth + 2) * g.stride + kLanes), 0.0) {}
+  // Row i of step l (rows of a step reuse 3 slots), then the Dirichlet rows 0 and ny-1.
+  double* step(std::int64_t l, std::int64_t i) { return row(3 * l + mod(i, 3)); }
+  double* edge(bool bottom) { return row(m_edges + (bottom ? 1 : 0)); }
+
+ private:
+  double* row(std::int64_t slot) {
+    const auto misaligned = reinterpret_cast<std::uintptr_t>(m_memory.data()) / sizeof(double);
+    const auto skip = static_cast<std::int64_t>((kLanes - misaligned % kLanes) % kLanes);
+    return m_memory.data() + skip + slot * m_stride + kLanes;
+  }
+  std::int64_t m_stride, m_edges;
+  std::vector<double> m_memory;
+};
+
+// Advances the rows [a, b) of tile t by k steps in one sweep over its rows: when row m of the
+// input has been copied into the ring, row m-l of step l has its three parents at step l-1 and
+// is computed, for l = 1 .. k. The tile is read from memory once; the steps in between live in
+// the ring (3 rows per step). At step l the tile also computes the k-l rows beyond each of its
+// edges that its neighbours compute too (overlapped tiling), so tiles never wait for each other
+// within a pass.
+void advance_tile(const Grid& g, const Pass& p, std::int64_t t, Ring& ring) {
   const std::int64_t ny = g.ny, nx = g.nx, k = p.k;
   const std::int64_t a = tile_begin(t), b = tile_end(g, t);
   const double* halo = p.halo + t * 2 * g.depth * nx;
-  const auto input = [&](std::int64_t i) -> const double* {  // step 0, unwrapped row i
-    if (!p.in_place) return p.src + (g.periodic ? mod(i, ny) : i) * nx;
-    if (i >= a && i < b) return p.src + i * nx;
-    return halo + (i < a ? i - (a - k) : k + (i - b)) * nx;
-  };
   const auto fixed = [&](std::int64_t i) { return !g.periodic && (i == 0 || i == ny - 1); };
-  const auto row = [&](std::int64_t l, std::int64_t i) -> const double* {
-    if (l == 0 || fixed(i)) return input(i);  // Dirichlet edge rows never change
-    return ring + ((l - 1) * 3 + mod(i, 3)) * nx;
+  const auto row = [&](std::int64_t l, std::int64_t i) -> double* {
+    if (fixed(i)) return ring.edge(i != 0);  // Dirichlet edge rows never change
+    return ring.step(l, i);
   };
   for (std::int64_t m = a - k; m < b + k; ++m) {
+    if (const std::int64_t src_row = source_row(g, m); src_row >= 0) {
+      const double* in = !p.in_place || (m >= a && m < b)
+                             ? p.src + src_row * nx
+                             : halo + (m < a ? m - (a - k) : k + (m - b)) * nx;
+      double* c = row(0, m);
+      std::memcpy(c, in, sizeof(double) * nx);
+      c[-1] = g.periodic ? c[nx - 1] : c[0];  // Dirichlet ghosts are never used: any finite
+      c[nx] = g.periodic ? c[0] : c[nx - 1];  // value will do
+    }
     for (std::int64_t l = 1; l <= k; ++l) {
       const std::int64_t i = m - l;  // the row of step l whose parents are now complete
-      if (i < a - (k - l) || i >= b + (k - l)) continue;
-      if (!g.periodic && (i < 0 || i >= ny)) continue;
+      if (i < a - (k - l) || i >= b + (k - l) || source_row(g, i) < 0) continue;
       if (fixed(i)) {
-        if (l == k && !p.in_place) std::memcpy(p.dst + i * nx, input(i), sizeof(double) * nx);
+        if (l == k && !p.in_place) std::memcpy(p.dst + i * nx, row(0, i), sizeof(double) * nx);
         continue;
       }
-      double* out = l == k ? p.dst + i * nx : ring + ((l - 1) * 3 + mod(i, 3)) * nx;
-      update_row(out, row(l - 1, i - 1), row(l - 1, i), row(l - 1, i + 1), nx, g.r, g.periodic);
+      const double* n = row(l - 1, i - 1);
+      const double* c = row(l - 1, i);
+      const double* s = row(l - 1, i + 1);
+      if (l == k) {
+        double* out = p.dst + i * nx;
+        update_row<true>(out, n, c, s, nx, g.r);
+        if (!g.periodic) out[0] = c[0], out[nx - 1] = c[nx - 1];
+      } else {
+        double* out = ring.step(l, i);
+        update_row<false>(out, n, c, s, nx, g.r);
+        if (g.periodic) {
+          out[-1] = out[nx - 1];
+          out[nx] = out[0];
+        } else {
+          out[0] = c[0];
+          out[nx - 1] = c[nx - 1];
+        }
+      }
     }
   }
 }
@@ -133,8 +225,9 @@ void run_heat2d(CallContext& ctx) {
   g.r = args.f64("r");
   g.periodic = args.str("boundary") == "periodic";
   g.tiles = (g.ny + kTileRows - 1) / kTileRows;
-  g.depth = std::clamp<std::int64_t>(kRingBytes / (3 * g.nx * std::int64_t{sizeof(double)}) + 1,
-                                     kMinDepth, kMaxDepth);
+  g.stride = row_stride(g.nx);
+  g.depth = std::clamp<std::int64_t>(kRingBytes / (3 * g.stride * std::int64_t{sizeof(double)}),
+                                     1, std::min(kMaxDepth, std::max<std::int64_t>(1, g.ny / 2)));
   const std::int64_t steps = args.i64("steps");
   const double* u0 = static_cast<const double*>(args.array("u0").data);
   double* u = ctx.output<double>("u").data();
@@ -144,27 +237,22 @@ void run_heat2d(CallContext& ctx) {
     std::memcpy(u, u0, sizeof(double) * g.ny * g.nx);
     return;
   }
-  // Passes of nearly equal depth; the shallower ones first, so that only the first pass (which
-  // reads u0 and writes u, never in place) can be a single step. An in-place pass needs k >= 2:
-  // a tile must have read its row i for the last time before it writes row i.
+  // Passes of nearly equal depth. The first reads u0 and writes u; the others work in place.
   const std::int64_t passes = (steps + g.depth - 1) / g.depth;
   const std::int64_t base = steps / passes, deeper = steps % passes;
 
-  const std::int64_t ring_size = std::max<std::int64_t>(g.depth - 1, 1) * 3 * g.nx;
-  tbb::enumerable_thread_specific<std::vector<double>> rings(
-      [&] { return std::vector<double>(static_cast<std::size_t>(ring_size)); });
-  std::vector<double> halo(passes > 1 ? static_cast<std::size_t>(g.tiles * 2 * g.depth * g.nx) : 0);
+  tbb::enumerable_thread_specific<Ring> rings([&] { return Ring(g); });
+  const auto halo = std::make_unique_for_overwrite<double[]>(
+      passes > 1 ? static_cast<std::size_t>(g.tiles * 2 * g.depth * g.nx) : 0);
 
   for (std::int64_t s = 0; s < passes; ++s) {
-    Pass p{s == 0 ? u0 : u, u, base + (s >= passes - deeper ? 1 : 0), s > 0, halo.data()};
-    if (p.in_place) {
-      if (p.k < 2) throw KernelError("heat2d(): internal error: an in-place pass of one step");
+    const Pass p{s == 0 ? u0 : u, u, base + (s < deeper ? 1 : 0), s > 0, halo.get()};
+    if (p.in_place)
       parallel_for(ctx, 0, g.tiles, 1, [&](std::int64_t lo, std::int64_t hi) {
         for (std::int64_t t = lo; t < hi; ++t) take_halo(g, p, t);
       });
-    }
     parallel_for(ctx, 0, g.tiles, 1, [&](std::int64_t lo, std::int64_t hi) {
-      double* ring = rings.local().data();
+      Ring& ring = rings.local();
       for (std::int64_t t = lo; t < hi; ++t) advance_tile(g, p, t, ring);
     });
     ctx.progress().add(p.k);

@@ -136,16 +136,17 @@ TEST_CASE("zero steps return the initial field") {
 }
 
 TEST_CASE("results equal a plain loop bit for bit at 1, 2 and 3 threads") {
-  // Sizes that reach every path: one tile and several (128 rows each, the last one short),
-  // rows shorter and longer than the SIMD width and not a multiple of it, rows so long that
-  // fewer steps are blocked per pass, the smallest grid, and step counts that are a single
-  // pass, several passes and passes of unequal depth.
+  // Sizes that reach every path: one tile and several (256 rows each, the last one short, down
+  // to a single row), rows shorter and longer than the SIMD width and not a multiple of it,
+  // grids so short or rows so long that fewer steps are blocked per pass (down to one), the
+  // smallest grids, and step counts that are a single pass, several, and passes of unequal
+  // depth.
   struct Case {
     std::int64_t ny, nx, steps;
   };
-  const Case cases[] = {{3, 3, 7},      {3, 5, 40},     {5, 3, 21},    {300, 37, 1},
-                        {300, 37, 2},   {300, 37, 35},  {129, 9, 16},  {257, 64, 50},
-                        {140, 2100, 29}, {17, 1031, 64}};
+  const Case cases[] = {{3, 3, 7},       {3, 5, 40},     {5, 3, 21},      {300, 37, 1},
+                        {300, 37, 2},    {300, 37, 35},  {129, 9, 16},    {257, 64, 50},
+                        {600, 24, 40},   {140, 2100, 29}, {17, 1031, 64}, {260, 9000, 7}};
   for (const std::string boundary : {"dirichlet", "periodic"}) {
     for (const Case& c : cases) {
       const Field u0 = random_field(c.ny, c.nx, static_cast<unsigned>(c.ny * 1000 + c.nx));
