@@ -68,7 +68,8 @@ def numpy_heat2d(u0, r, steps, boundary="dirichlet"):
             np.add(u, r * (s + n + e + w - 4.0 * u), out=v)
         else:
             c = u[1:-1, 1:-1]
-            v[1:-1, 1:-1] = c + r * (u[2:, 1:-1] + u[:-2, 1:-1] + u[1:-1, 2:] + u[1:-1, :-2] - 4.0 * c)
+            s, n, e, w = u[2:, 1:-1], u[:-2, 1:-1], u[1:-1, 2:], u[1:-1, :-2]
+            v[1:-1, 1:-1] = c + r * (s + n + e + w - 4.0 * c)
         u, v = v, u
     return (u,)
 
@@ -96,8 +97,9 @@ if HAVE_NUMBA:
         ny, nx = u.shape
         for i in prange(ny - 2):
             for j in range(nx - 2):
-                v[i + 1, j + 1] = u[i + 1, j + 1] + r * (
-                    u[i + 2, j + 1] + u[i, j + 1] + u[i + 1, j + 2] + u[i + 1, j] - 4.0 * u[i + 1, j + 1]
+                c = u[i + 1, j + 1]
+                v[i + 1, j + 1] = c + r * (
+                    u[i + 2, j + 1] + u[i, j + 1] + u[i + 1, j + 2] + u[i + 1, j] - 4.0 * c
                 )
 
     @numba.njit(parallel=True)

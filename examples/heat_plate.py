@@ -89,7 +89,8 @@ def main():
     print(f"  decay per step: measured {measured:.15f}, discrete lambda {lam:.15f} "
           f"(relative difference {rel:.1e})")
     print(f"  continuous equation exp(-alpha pi^2 (p^2+q^2) dt / L^2) = {continuous:.15f} "
-          f"(the scheme's O(h^2) error: {abs(lam - continuous) / (1 - continuous):.2e} of the rate)")
+          f"(the scheme's O(h^2) error: {abs(lam - continuous) / (1 - continuous):.2e} "
+          "of the rate)")
     print(f"  largest departure from the mode's shape: {shape_error:.1e}")
 
     import matplotlib
@@ -124,7 +125,8 @@ def main():
 
     ok = True
     if not rel < DECAY_TOLERANCE:
-        print(f"FAILED: decay factor off by {rel:.2e} (tolerance {DECAY_TOLERANCE:g})", file=sys.stderr)
+        print(f"FAILED: decay factor off by {rel:.2e} (tolerance {DECAY_TOLERANCE:g})",
+              file=sys.stderr)
         ok = False
     lo, hi = min(s.min() for _, s in snapshots), max(s.max() for _, s in snapshots)
     if lo < EDGE_T or hi > SPOT_T or not all(np.isfinite(s).all() for _, s in snapshots):

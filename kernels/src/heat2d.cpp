@@ -1,12 +1,12 @@
 // heat2d: explicit 5-point diffusion on a rectangle, temporally blocked (several steps per pass).
+#include <fmt/format.h>
+#include <tbb/enumerable_thread_specific.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <vector>
-
-#include <fmt/format.h>
-#include <tbb/enumerable_thread_specific.h>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -49,7 +49,9 @@ inline double point(double n, double c, double s, double e, double w, double r) 
 // A ring row holds a grid row at [0, nx) with one ghost on each side ([-1] and [nx]: the
 // periodic neighbours), padded to whole blocks; the row pointer is 64-byte aligned and the
 // row owns one block before it and at least one after its last block.
-std::int64_t row_stride(std::int64_t nx) { return (nx + kLanes - 1) / kLanes * kLanes + 2 * kLanes; }
+std::int64_t row_stride(std::int64_t nx) {
+  return (nx + kLanes - 1) / kLanes * kLanes + 2 * kLanes;
+}
 
 #if defined(__AVX512F__)
 
@@ -106,9 +108,9 @@ struct Grid {
   std::int64_t ny, nx;
   double r;
   bool periodic;
-  std::int64_t tiles;  // of kTileRows rows (the last may be shorter)
-  std::int64_t depth;  // steps per pass, at most
-  std::int64_t stride; // of a ring row
+  std::int64_t tiles;   // of kTileRows rows (the last may be shorter)
+  std::int64_t depth;   // steps per pass, at most
+  std::int64_t stride;  // of a ring row
 };
 
 // One pass: advances every row by k steps from src to dst. With in_place (src == dst), each
@@ -147,7 +149,8 @@ void take_halo(const Grid& g, const Pass& p, std::int64_t t) {
 class Ring {
  public:
   explicit Ring(const Grid& g)
-      : m_stride(g.stride), m_edges(3 * g.depth),
+      : m_stride(g.stride),
+        m_edges(3 * g.depth),
         m_memory(static_cast<std::size_t>((3 * g.depth + 2) * g.stride + kLanes), 0.0) {}
   // Row i of step l (rows of a step reuse 3 slots), then the Dirichlet rows 0 and ny-1.
   double* step(std::int64_t l, std::int64_t i) { return row(3 * l + mod(i, 3)); }
@@ -226,8 +229,8 @@ void run_heat2d(CallContext& ctx) {
   g.periodic = args.str("boundary") == "periodic";
   g.tiles = (g.ny + kTileRows - 1) / kTileRows;
   g.stride = row_stride(g.nx);
-  g.depth = std::clamp<std::int64_t>(kRingBytes / (3 * g.stride * std::int64_t{sizeof(double)}),
-                                     1, std::min(kMaxDepth, std::max<std::int64_t>(1, g.ny / 2)));
+  g.depth = std::clamp<std::int64_t>(kRingBytes / (3 * g.stride * std::int64_t{sizeof(double)}), 1,
+                                     std::min(kMaxDepth, std::max<std::int64_t>(1, g.ny / 2)));
   const std::int64_t steps = args.i64("steps");
   const double* u0 = static_cast<const double*>(args.array("u0").data);
   double* u = ctx.output<double>("u").data();

@@ -25,7 +25,8 @@ def reference(u0, r, steps, boundary):
         else:
             c = u[1:-1, 1:-1]
             new = u.copy()
-            new[1:-1, 1:-1] = c + r * (u[2:, 1:-1] + u[:-2, 1:-1] + u[1:-1, 2:] + u[1:-1, :-2] - 4.0 * c)
+            s, n, e, w = u[2:, 1:-1], u[:-2, 1:-1], u[1:-1, 2:], u[1:-1, :-2]
+            new[1:-1, 1:-1] = c + r * (s + n + e + w - 4.0 * c)
             u = new
     return u
 
@@ -41,7 +42,8 @@ def expect_error(exc_type, words, **kw):
         for w in words:
             assert w in str(exc), f"{w!r} not in {str(exc)!r}"
         return
-    raise AssertionError(f"heat2d({ {k: getattr(v, 'shape', v) for k, v in kw.items()} }) did not raise")
+    given = {k: getattr(v, "shape", v) for k, v in kw.items()}
+    raise AssertionError(f"heat2d({given}) did not raise")
 
 
 def test_matches_numpy_bit_for_bit():
@@ -114,7 +116,8 @@ def test_input_not_modified_and_zero_steps():
 
 def test_bad_inputs():
     u0 = np.zeros((8, 8))
-    expect_error(ValueError, ["heat2d()", "'r'", "<= 0.25", "got 0.3", "stable"], u0=u0, r=0.3, steps=1)
+    expect_error(ValueError, ["heat2d()", "'r'", "<= 0.25", "got 0.3", "stable"],
+                 u0=u0, r=0.3, steps=1)
     expect_error(ValueError, ["heat2d()", "'r'", "must be > 0", "got 0.0"], u0=u0, r=0.0, steps=1)
     expect_error(ValueError, ["'r'", "must be > 0", "got -0.1"], u0=u0, r=-0.1, steps=1)
     expect_error(ValueError, ["'r'", "finite"], u0=u0, r=float("nan"), steps=1)
@@ -125,7 +128,8 @@ def test_bad_inputs():
                  u0=np.zeros(64), r=0.1, steps=1)
     expect_error(ValueError, ["'u0'", "expects shape (ny, nx)", "got (2, 4, 8)"],
                  u0=np.zeros((2, 4, 8)), r=0.1, steps=1)
-    expect_error(ValueError, ["'boundary'", "'dirichlet' or 'periodic'", "did you mean 'periodic'?"],
+    expect_error(ValueError,
+                 ["'boundary'", "'dirichlet' or 'periodic'", "did you mean 'periodic'?"],
                  u0=u0, r=0.1, steps=1, boundary="periodc")
     expect_error(ValueError, ["did you mean 'dirichlet'?"], u0=u0, r=0.1, steps=1,
                  boundary="dirichelt")
@@ -136,7 +140,8 @@ def test_bad_inputs():
     expect_error(ValueError, ["'steps'", ">= 0", "got -1"], u0=u0, r=0.1, steps=-1)
     expect_error(TypeError, ["'steps'", "int"], u0=u0, r=0.1, steps=2.5)
     expect_error(TypeError, ["missing", "'r'"], u0=u0, steps=1)
-    expect_error(TypeError, ["unexpected keyword argument 'alpha'"], u0=u0, r=0.1, steps=1, alpha=1.0)
+    expect_error(TypeError, ["unexpected keyword argument 'alpha'"],
+                 u0=u0, r=0.1, steps=1, alpha=1.0)
 
 
 def test_timeout_cancels_a_bench_size_call():

@@ -90,8 +90,9 @@ TEST_CASE("a discrete sine mode decays by exactly lambda per step") {
     for (std::int64_t j = 1; j < nx - 1; ++j)
       u0.at(i, j) = std::sin(p * kPi * static_cast<double>(j) * hx) *
                     std::sin(q * kPi * static_cast<double>(i) * hy);
-  const double lambda = 1 - 4 * r * (std::pow(std::sin(p * kPi * hx / 2), 2) +
-                                     std::pow(std::sin(q * kPi * hy / 2), 2));
+  const double lambda =
+      1 -
+      4 * r * (std::pow(std::sin(p * kPi * hx / 2), 2) + std::pow(std::sin(q * kPi * hy / 2), 2));
   for (std::int64_t steps : {1, 17, 400}) {
     CAPTURE(steps);
     const Field u = evolve(u0, r, steps);
@@ -144,9 +145,9 @@ TEST_CASE("results equal a plain loop bit for bit at 1, 2 and 3 threads") {
   struct Case {
     std::int64_t ny, nx, steps;
   };
-  const Case cases[] = {{3, 3, 7},       {3, 5, 40},     {5, 3, 21},      {300, 37, 1},
-                        {300, 37, 2},    {300, 37, 35},  {129, 9, 16},    {257, 64, 50},
-                        {600, 24, 40},   {140, 2100, 29}, {17, 1031, 64}, {260, 9000, 7}};
+  const Case cases[] = {{3, 3, 7},     {3, 5, 40},      {5, 3, 21},     {300, 37, 1},
+                        {300, 37, 2},  {300, 37, 35},   {129, 9, 16},   {257, 64, 50},
+                        {600, 24, 40}, {140, 2100, 29}, {17, 1031, 64}, {260, 9000, 7}};
   for (const std::string boundary : {"dirichlet", "periodic"}) {
     for (const Case& c : cases) {
       const Field u0 = random_field(c.ny, c.nx, static_cast<unsigned>(c.ny * 1000 + c.nx));
@@ -197,11 +198,10 @@ TEST_CASE("bad inputs are refused with messages that say what was expected") {
                          ArgumentValueError);
   }
   std::vector<double> flat(16, 0.0);
-  CHECK_THROWS_WITH_AS(
-      run_call(heat2d(), {{"u0", ArrayView{flat.data(), DType::Float64, {16}}},
-                          {"r", 0.1},
-                          {"steps", std::int64_t{1}}}),
-      doctest::Contains("expects shape (ny, nx), got (16,)"), ArgumentValueError);
+  CHECK_THROWS_WITH_AS(run_call(heat2d(), {{"u0", ArrayView{flat.data(), DType::Float64, {16}}},
+                                           {"r", 0.1},
+                                           {"steps", std::int64_t{1}}}),
+                       doctest::Contains("expects shape (ny, nx), got (16,)"), ArgumentValueError);
 }
 
 TEST_CASE("a bench-size heat2d call stops within half a second of cancellation") {
