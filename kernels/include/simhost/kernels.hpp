@@ -12,6 +12,8 @@ void add_builtin_kernels(Registry& registry);
 
 /// Direct-summation softened gravity with kick-drift-kick leapfrog.
 KernelDef nbody_kernel();
+/// Explicit 5-point diffusion on a rectangular grid, temporally blocked.
+KernelDef heat2d_kernel();
 
 /// Many independent small ODE systems (Lorenz, harmonic, SIR, Lotka-Volterra), rk4 or dopri5.
 KernelDef ode_batch_kernel();
