@@ -70,7 +70,8 @@ def test_bad_arguments_raise_at_submit_and_kernel_errors_land_in_the_future():
 def test_cancel_stops_a_running_kernel_quickly():
     calls = []
     f = simhost.submit("nbody", **LONG, steps=100000)
-    f.add_done_callback(lambda fut: calls.append((fut.cancelled(), threading.current_thread())))
+    f.add_done_callback(lambda fut: calls.append((fut.cancelled(),
+                                                  threading.current_thread().name)))
     wait_running(f)
     t0 = time.monotonic()
     assert f.cancel() is True
@@ -78,7 +79,9 @@ def test_cancel_stops_a_running_kernel_quickly():
     assert elapsed < CANCEL_WITHIN, f"cancel took {elapsed:.3f} s"
     assert f.cancelled() and f.done()
     simhost_testing.expect_raises(concurrent.futures.CancelledError, f.result)
-    assert calls == [(True, threading.current_thread())], calls   # exactly once
+    # Exactly once, on a Python thread: this one or the watcher, whichever settled it first.
+    assert len(calls) == 1 and calls[0][0] is True, calls
+    assert calls[0][1] in (threading.current_thread().name, "simhost-futures"), calls
     assert f.cancel() is True                                       # idempotent
     done = simhost.submit("nbody", **bodies(16), steps=1)
     done.result(timeout=30)
