@@ -231,6 +231,10 @@ def benchmark():
         "measure": "distance in combined standard errors",
         "tolerance": 5.0,
         "work": lambda p: (p["paths"] * p["steps"], "path-steps"),
+        # An estimate, ~75 flops a path-step: one exp (range reduction and a degree-13
+        # polynomial, ~32), half of a Box-Muller pair (log, sqrt, sin or cos polynomials,
+        # ~35) and the step and running sums (~8).
+        "flops": lambda p: 75.0 * p["paths"] * p["steps"],
         "targets": [
             {"kind": "speedup", "peer": "numba", "threads": 2, "min": 5.0},
             {"kind": "scaling", "from": 1, "to": 2, "min": 1.9},

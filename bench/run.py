@@ -25,6 +25,7 @@ import numpy as np
 
 # sys.path[0] is this script's folder under both the host binary and plain python3.
 try:
+    import heat2d
     import mc_asian
     import nbody
     import ode_batch
@@ -54,6 +55,9 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 #   measure     what compare's difference is (default "max rel diff")
 #   tolerance   largest relative difference accepted
 #   work        params -> (amount, unit) of work per run, for a rate in the JSON
+#   flops       params -> floating-point operations the algorithm needs per run (optional;
+#               the count's convention is documented beside each entry)
+#   bytes       params -> bytes a one-pass-per-step implementation moves per run (optional)
 #   targets     goals shown as PASS/MISS: speedup over a peer at a thread count, or
 #               simhost's own scaling between two thread counts
 
@@ -107,12 +111,15 @@ BENCHMARKS = [
         "compare": compare_energy,
         "tolerance": 1e-10,
         "work": lambda p: (nbody.pair_interactions(p["N"], p["steps"]), "pair interactions"),
+        # The customary 20 flops per softened pair interaction (distance, 1/r^3, 3 updates).
+        "flops": lambda p: 20.0 * nbody.pair_interactions(p["N"], p["steps"]),
         "targets": [
             {"kind": "speedup", "peer": "numba", "threads": 2, "min": 3.0},
             {"kind": "scaling", "from": 1, "to": 2, "min": 1.9},
         ],
     },
     mc_asian.benchmark(),
+    heat2d.benchmark(),
     ode_batch.benchmark(),
 ]
 
@@ -145,6 +152,101 @@ def simhost_outputs(result, names):
 def set_peer_threads(n):
     if nbody.HAVE_NUMBA:
         nbody.numba.set_num_threads(n)
+
+
+# ----------------------------------------------------------------------------------------
+# The machine's limits, measured in the same run
+# ----------------------------------------------------------------------------------------
+
+if nbody.HAVE_NUMBA:
+
+    @nbody.numba.njit(parallel=True)
+    def _parallel_copy(src, dst):
+        for i in nbody.numba.prange(src.shape[0]):
+            dst[i, :] = src[i, :]
+
+
+def copy_bandwidth(threads, nbytes=256 << 20, reps=5):
+    """Best bandwidth of a plain copy (bytes read + written per second) at `threads`: the
+    limit of any scheme that streams its data once. Numba's prange copy where Numba exists,
+    else one thread of numpy.copyto."""
+    cols = 4096
+    src = np.random.default_rng(0).uniform(size=(nbytes // 8 // cols, cols))
+    dst = np.empty_like(src)
+    if nbody.HAVE_NUMBA:
+        set_peer_threads(threads)
+        _parallel_copy(src[:8], dst[:8])
+        copy = lambda: _parallel_copy(src, dst)  # noqa: E731
+    else:
+        copy = lambda: np.copyto(dst, src)  # noqa: E731
+    walls, _ = time_calls(copy, reps)
+    return 2 * src.nbytes / min(walls)
+
+
+# 128 independent multiply-add chains: enough to keep every FMA pipe busy (fewer leave them
+# waiting on latency, more spill registers); Numba packs them into SIMD FMAs without
+# reassociating anything (no fastmath), so the count of flops is exact.
+_CHAINS = 128
+
+
+def _fma_probe():
+    src = "def chains(reps, seed):\n"
+    src += "".join(f"    a{k} = seed + {k} * 1e-3\n" for k in range(_CHAINS))
+    src += "    for _ in range(reps):\n"
+    src += "".join(f"        a{k} = a{k} * 0.999999 + 1e-6\n" for k in range(_CHAINS))
+    src += "    return " + " + ".join(f"a{k}" for k in range(_CHAINS)) + "\n"
+    namespace = {}
+    exec(src, namespace)
+    chains = nbody.numba.njit(namespace["chains"])
+
+    @nbody.numba.njit(parallel=True)
+    def probe(reps, out):
+        for t in nbody.numba.prange(out.shape[0]):
+            out[t] = chains(reps, t + 1.0)
+
+    return probe
+
+
+def peak_flops(threads, reps=2_000_000):
+    """Double-precision FLOP/s of multiply-add chains on `threads` threads (Numba), or None
+    without Numba: the machine's practical arithmetic peak."""
+    if not nbody.HAVE_NUMBA:
+        return None
+    probe = _fma_probe()
+    set_peer_threads(threads)
+    out = np.zeros(threads)
+    probe(10, out)
+    walls, _ = time_calls(lambda: probe(reps, out), 3)
+    return 2.0 * _CHAINS * reps * threads / min(walls)
+
+
+def machine_limits(thread_counts, quick):
+    """Peak FLOP/s and copy bandwidth at each thread count, measured now."""
+    size = (16 << 20) if quick else (256 << 20)
+    reps = 200_000 if quick else 2_000_000
+    limits = {"threads": {}}
+    for t in thread_counts:
+        limits["threads"][t] = {"peak_flops": peak_flops(t, reps),
+                                "copy_bandwidth": copy_bandwidth(t, nbytes=size)}
+    for t, v in limits["threads"].items():
+        flops = "n/a" if v["peak_flops"] is None else f"{v['peak_flops'] / 1e9:.0f} GFLOP/s"
+        print(f"machine limits at {t} thread{'s' * (t > 1)}: peak {flops}, copy bandwidth "
+              f"{v['copy_bandwidth'] / 1e9:.1f} GB/s", flush=True)
+    return limits
+
+
+def fraction_of_limits(bench, params, seconds, limits):
+    """What share of the machine's peak FLOP/s and copy bandwidth a run of `seconds` used."""
+    out = {}
+    if "flops" in bench and limits["peak_flops"]:
+        rate = bench["flops"](params) / seconds
+        out["flops_per_second"] = rate
+        out["fraction_of_peak_flops"] = rate / limits["peak_flops"]
+    if "bytes" in bench:
+        rate = bench["bytes"](params) / seconds
+        out["bytes_per_second"] = rate
+        out["fraction_of_copy_bandwidth"] = rate / limits["copy_bandwidth"]
+    return out
 
 
 def measure_rows(simhost, bench, args, inputs, warm_inputs, peers):
@@ -195,7 +297,7 @@ def measure_rows(simhost, bench, args, inputs, warm_inputs, peers):
     return rows
 
 
-def run_benchmark(simhost, bench, args):
+def run_benchmark(simhost, bench, args, limits):
     params = dict(bench["params"])
     if args.quick:
         params.update(bench["quick"])
@@ -254,6 +356,9 @@ def run_benchmark(simhost, bench, args):
         status = "N/A" if value is None else ("PASS" if value >= t["min"] else "MISS")
         targets.append(dict(t, text=text, value=value, status=status))
 
+    for row in rows:
+        row["limits"] = fraction_of_limits(bench, params, row["simhost"]["best"],
+                                           limits["threads"][row["threads"]])
     amount, unit = bench["work"](params)
     return {
         "kernel": bench["kernel"],
@@ -327,6 +432,17 @@ def print_table(results, quick):
                     f"  [{mark}] threads={c['threads']}: simhost vs {c['reference']}, "
                     f"{c['measure']} {c['rel_diff']:.3g} (tolerance {c['tolerance']:g})"
                 )
+        for row in r["rows"]:
+            lim = row["limits"]
+            parts = []
+            if "fraction_of_peak_flops" in lim:
+                parts.append(f"{lim['flops_per_second'] / 1e9:.1f} GFLOP/s = "
+                             f"{lim['fraction_of_peak_flops']:.0%} of peak FLOP/s")
+            if "fraction_of_copy_bandwidth" in lim:
+                parts.append(f"{lim['bytes_per_second'] / 1e9:.1f} GB/s = "
+                             f"{lim['fraction_of_copy_bandwidth']:.0%} of copy bandwidth")
+            if parts:
+                print(f"  [limit] threads={row['threads']}: " + "; ".join(parts))
         same = all(row["simhost_bitwise_equal_to_first_row"] for row in r["rows"])
         print(f"  [info] simhost results bit-identical across thread counts: {same}")
         print()
@@ -493,7 +609,8 @@ def main(argv):
 
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     threads_before = simhost.get_threads()
-    results = [run_benchmark(simhost, b, args) for b in selected]
+    limits = machine_limits(args.threads, args.quick)
+    results = [run_benchmark(simhost, b, args, limits) for b in selected]
     simhost.set_threads(threads_before)
 
     print_table(results, args.quick)
@@ -503,7 +620,7 @@ def main(argv):
         "command": [sys.argv[0]] + list(argv),
         "quick": args.quick,
         "threads": args.threads,
-        "machine": dict(environment(simhost, load), cpu_busy_at_start=busy),
+        "machine": dict(environment(simhost, load), cpu_busy_at_start=busy, limits=limits),
         "benchmarks": results,
     }
     path = args.json or os.path.join(
