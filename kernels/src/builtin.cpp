@@ -8,7 +8,7 @@ namespace simhost {
 void add_builtin_kernels(Registry& registry) {
   static std::mutex mutex;
   std::lock_guard lock(mutex);
-  for (auto make : {&nbody_kernel}) {
+  for (auto make : {&nbody_kernel, &ising2d_kernel}) {
     KernelDef k = make();
     if (!registry.find(k.name)) registry.add(std::move(k));
   }

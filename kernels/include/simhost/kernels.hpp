@@ -13,4 +13,7 @@ void add_builtin_kernels(Registry& registry);
 /// Direct-summation softened gravity with kick-drift-kick leapfrog.
 KernelDef nbody_kernel();
 
+/// The 2D Ising model on a periodic square lattice, checkerboard Metropolis.
+KernelDef ising2d_kernel();
+
 }  // namespace simhost
