@@ -1,4 +1,5 @@
 // ising2d: the 2D Ising model on an L x L periodic square lattice, checkerboard Metropolis.
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cmath>
@@ -101,39 +102,24 @@ void random_words(const Philox& rng, std::uint64_t row, std::int64_t k0, std::in
   }
 }
 
-// Metropolis for sites k0 .. k0 + n - 1 of one row, one at a time (rows whose length is not a
-// multiple of the SIMD segment, and CPUs without AVX-512). Same arithmetic as the SIMD path.
-void update_sites_scalar(std::int8_t* own, const std::int8_t* up, const std::int8_t* down,
-                         const std::int8_t* same, std::int64_t side, const std::uint32_t* rnd,
-                         const Thresholds& thr, std::int64_t k0, std::int64_t n, RowCounts& counts) {
-  for (std::int64_t t = 0; t < n; ++t) {
-    const std::int64_t k = k0 + t;
-    const int nb = up[k] + down[k] + same[k] + same[k + side];
-    int s = own[k];
-    const int snb = s * nb;
-    const auto key = static_cast<std::size_t>(snb + 4 + (s < 0 ? 1 : 0));
-    if ((rnd[t] >> 1) < thr[key]) s = -s;
-    own[k] = static_cast<std::int8_t>(s);
-    counts.up += s > 0;
-    counts.bond += s * nb;
-  }
-}
-
 #if defined(SIMHOST_ISING_AVX512)
 
-// Metropolis for the 64 sites k0 .. k0 + 63 of one row: int8 neighbour sums, the flip key,
-// then four groups of 16 lanes widened to 32 bits to look up the threshold and compare it with
-// the random words.
-inline void update_segment_avx512(std::int8_t* own, const std::int8_t* up, const std::int8_t* down,
-                                  const std::int8_t* same, std::int64_t side,
-                                  const std::uint32_t* rnd, __m512i thr, std::int64_t k0,
-                                  std::int64_t& up_count, __m512i& bond_acc) {
+// Metropolis for the n <= 64 sites k0 .. k0 + n - 1 of one row (lanes beyond n masked off):
+// int8 neighbour sums and flip keys for all 64 lanes, then four groups of 16 lanes widened to
+// 32 bits to look up the thresholds and compare them with the random words.
+inline void update_segment(std::int8_t* own, const std::int8_t* up, const std::int8_t* down,
+                           const std::int8_t* same, std::int64_t side, const std::uint32_t* rnd,
+                           __m512i thr, std::int64_t k0, std::int64_t n, RowCounts& counts) {
+  const __mmask64 valid = n >= kSegment ? ~__mmask64{0} : (__mmask64{1} << n) - 1;
   const __m512i zero = _mm512_setzero_si512();
   const __m512i four = _mm512_set1_epi8(4);
-  const __m512i s = _mm512_loadu_si512(own + k0);
+  // Masked loads never touch the bytes of masked-off lanes (no faults, no reads past a row).
+  const __m512i s = _mm512_maskz_loadu_epi8(valid, own + k0);
   const __m512i nb = _mm512_add_epi8(
-      _mm512_add_epi8(_mm512_loadu_si512(up + k0), _mm512_loadu_si512(down + k0)),
-      _mm512_add_epi8(_mm512_loadu_si512(same + k0), _mm512_loadu_si512(same + k0 + side)));
+      _mm512_add_epi8(_mm512_maskz_loadu_epi8(valid, up + k0),
+                      _mm512_maskz_loadu_epi8(valid, down + k0)),
+      _mm512_add_epi8(_mm512_maskz_loadu_epi8(valid, same + k0),
+                      _mm512_maskz_loadu_epi8(valid, same + k0 + side)));
   const __mmask64 negative = _mm512_movepi8_mask(s);
   const __m512i snb = _mm512_mask_sub_epi8(nb, negative, zero, nb);
   __m512i key = _mm512_add_epi8(snb, four);
@@ -145,21 +131,44 @@ inline void update_segment_avx512(std::int8_t* own, const std::int8_t* up, const
   auto accept = [&](__m128i key16, int q) -> std::uint64_t {
     const __m512i k32 = _mm512_maskz_cvtepu8_epi32(kAll16, key16);
     const __m512i t = _mm512_maskz_permutexvar_epi32(kAll16, k32, thr);
-    const __m512i r = _mm512_maskz_srli_epi32(kAll16, _mm512_loadu_si512(rnd + 16 * q), 1);
+    const __m512i r = _mm512_maskz_srli_epi32(kAll16, _mm512_load_si512(rnd + 16 * q), 1);
     return static_cast<std::uint64_t>(_mm512_cmplt_epu32_mask(r, t));
   };
-  const __m128i key0 = _mm512_maskz_extracti32x4_epi32(0xF, key, 0);
-  const __m128i key1 = _mm512_maskz_extracti32x4_epi32(0xF, key, 1);
-  const __m128i key2 = _mm512_maskz_extracti32x4_epi32(0xF, key, 2);
-  const __m128i key3 = _mm512_maskz_extracti32x4_epi32(0xF, key, 3);
-  const __mmask64 flip = accept(key0, 0) | (accept(key1, 1) << 16) | (accept(key2, 2) << 32) |
-                         (accept(key3, 3) << 48);
-  _mm512_storeu_si512(own + k0, _mm512_mask_sub_epi8(s, flip, zero, s));
+  const __mmask64 flip =
+      valid & (accept(_mm512_maskz_extracti32x4_epi32(0xF, key, 0), 0) |
+               (accept(_mm512_maskz_extracti32x4_epi32(0xF, key, 1), 1) << 16) |
+               (accept(_mm512_maskz_extracti32x4_epi32(0xF, key, 2), 2) << 32) |
+               (accept(_mm512_maskz_extracti32x4_epi32(0xF, key, 3), 3) << 48));
+  _mm512_mask_storeu_epi8(own + k0, valid, _mm512_mask_sub_epi8(s, flip, zero, s));
 
   // Counts after the update: s > 0 now where (s < 0) != flipped; s * nb changes sign on flips.
-  up_count += std::popcount(static_cast<std::uint64_t>(~(negative ^ flip)));
+  // The byte sums of s * nb + 4 (in 0..8) carry a bias of 4 per valid site.
+  counts.up += std::popcount(static_cast<std::uint64_t>(valid & ~(negative ^ flip)));
   const __m512i snb_new = _mm512_mask_sub_epi8(snb, flip, zero, snb);
-  bond_acc = _mm512_add_epi64(bond_acc, _mm512_sad_epu8(_mm512_add_epi8(snb_new, four), zero));
+  const __m512i sums = _mm512_sad_epu8(_mm512_maskz_add_epi8(valid, snb_new, four), zero);
+  alignas(64) std::int64_t lanes[8];
+  _mm512_store_si512(lanes, sums);
+  for (std::int64_t v : lanes) counts.bond += v;
+  counts.bond -= 4 * n;
+}
+
+#else
+
+// The same Metropolis step one site at a time, for CPUs without AVX-512.
+void update_segment(std::int8_t* own, const std::int8_t* up, const std::int8_t* down,
+                    const std::int8_t* same, std::int64_t side, const std::uint32_t* rnd,
+                    const Thresholds& thr, std::int64_t k0, std::int64_t n, RowCounts& counts) {
+  for (std::int64_t t = 0; t < n; ++t) {
+    const std::int64_t k = k0 + t;
+    const int nb = up[k] + down[k] + same[k] + same[k + side];
+    int s = own[k];
+    const int snb = s * nb;
+    const auto key = static_cast<std::size_t>(snb + 4 + (s < 0 ? 1 : 0));
+    if ((rnd[t] >> 1) < thr[static_cast<std::size_t>(key)]) s = -s;
+    own[k] = static_cast<std::int8_t>(s);
+    counts.up += s > 0;
+    counts.bond += s * nb;
+  }
 }
 
 #endif
@@ -174,25 +183,17 @@ RowCounts update_row(Lattice& lat, int c, std::int64_t i, const Philox& rng,
   const std::int8_t* same = lat.row(1 - c, i);
   const std::int64_t side = ((i + c) & 1) ? 1 : -1;
   const auto row = static_cast<std::uint64_t>(i);
-  alignas(64) std::uint32_t rnd[kSegment];
-  RowCounts counts;
-  std::int64_t k0 = 0;
 #if defined(SIMHOST_ISING_AVX512)
-  const __m512i thr_v = _mm512_loadu_si512(thr.data());
-  __m512i bond_acc = _mm512_setzero_si512();
-  for (; k0 + kSegment <= H; k0 += kSegment) {
-    random_words(rng, row, k0, kSegment, rnd);
-    update_segment_avx512(own, up, down, same, side, rnd, thr_v, k0, counts.up, bond_acc);
-  }
-  // The byte sums above carry a bias of 4 per site.
-  alignas(64) std::int64_t lanes[8];
-  _mm512_store_si512(lanes, bond_acc);
-  for (std::int64_t v : lanes) counts.bond += v;
-  counts.bond -= 4 * k0;
+  const __m512i table = _mm512_loadu_si512(thr.data());
+#else
+  const Thresholds& table = thr;
 #endif
-  if (k0 < H) {
-    random_words(rng, row, k0, H - k0, rnd);
-    update_sites_scalar(own, up, down, same, side, rnd, thr, k0, H - k0, counts);
+  alignas(64) std::uint32_t rnd[kSegment] = {};  // words past a short row's end stay 0
+  RowCounts counts;
+  for (std::int64_t k0 = 0; k0 < H; k0 += kSegment) {
+    const std::int64_t n = std::min(kSegment, H - k0);
+    random_words(rng, row, k0, n, rnd);
+    update_segment(own, up, down, same, side, rnd, table, k0, n, counts);
   }
   lat.set_ghosts(c, i);
   return counts;
