@@ -229,9 +229,14 @@ def benchmark():
             {"name": "numba", "fn": numba_ising2d, "threaded": True},
         ],
         "reference": ("numba", "numpy"),
+        # Statistical: the references draw their own random numbers (see compare_energy).
         "compare": compare_energy,
+        "measure": "rel diff of the mean energy per site",
         "tolerance": 0.02,
         "work": lambda p: (p["L"] * p["L"] * p["sweeps"], "spin updates"),
+        # int8 spins: each half-sweep reads the other colour (L^2/2 bytes) and reads and
+        # writes its own (L^2 bytes), so 3 L^2 bytes a sweep.
+        "bytes": lambda p: 3 * p["L"] * p["L"] * p["sweeps"],
         "targets": [
             {"kind": "speedup", "peer": "numba", "threads": 2, "min": 3.0},
             {"kind": "scaling", "from": 1, "to": 2, "min": 1.9},

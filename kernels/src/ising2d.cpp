@@ -1,12 +1,11 @@
 // ising2d: the 2D Ising model on an L x L periodic square lattice, checkerboard Metropolis.
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <array>
 #include <bit>
 #include <cmath>
-#include <cstring>
 #include <vector>
-
-#include <fmt/format.h>
 
 #if defined(__AVX512F__) && defined(__AVX512BW__)
 #include <immintrin.h>
@@ -47,8 +46,8 @@ Thresholds flip_thresholds(double beta, double h) {
       // beta = 0 accepts everything (and avoids 0 * inf when |h| is huge).
       const double p = beta == 0 ? 1.0 : std::exp(-beta * dE);
       const auto key = static_cast<std::size_t>(snb + 4 + (s < 0 ? 1 : 0));
-      thr[key] = !(p < 1.0) ? kAlways
-                            : static_cast<std::uint32_t>(std::ldexp(p, 31));  // floor, < 2^31
+      thr[key] =
+          !(p < 1.0) ? kAlways : static_cast<std::uint32_t>(std::ldexp(p, 31));  // floor, < 2^31
     }
   }
   return thr;
@@ -115,11 +114,11 @@ inline void update_segment(std::int8_t* own, const std::int8_t* up, const std::i
   const __m512i four = _mm512_set1_epi8(4);
   // Masked loads never touch the bytes of masked-off lanes (no faults, no reads past a row).
   const __m512i s = _mm512_maskz_loadu_epi8(valid, own + k0);
-  const __m512i nb = _mm512_add_epi8(
-      _mm512_add_epi8(_mm512_maskz_loadu_epi8(valid, up + k0),
-                      _mm512_maskz_loadu_epi8(valid, down + k0)),
-      _mm512_add_epi8(_mm512_maskz_loadu_epi8(valid, same + k0),
-                      _mm512_maskz_loadu_epi8(valid, same + k0 + side)));
+  const __m512i nb =
+      _mm512_add_epi8(_mm512_add_epi8(_mm512_maskz_loadu_epi8(valid, up + k0),
+                                      _mm512_maskz_loadu_epi8(valid, down + k0)),
+                      _mm512_add_epi8(_mm512_maskz_loadu_epi8(valid, same + k0),
+                                      _mm512_maskz_loadu_epi8(valid, same + k0 + side)));
   const __mmask64 negative = _mm512_movepi8_mask(s);
   const __m512i snb = _mm512_mask_sub_epi8(nb, negative, zero, nb);
   __m512i key = _mm512_add_epi8(snb, four);
@@ -134,11 +133,10 @@ inline void update_segment(std::int8_t* own, const std::int8_t* up, const std::i
     const __m512i r = _mm512_maskz_srli_epi32(kAll16, _mm512_load_si512(rnd + 16 * q), 1);
     return static_cast<std::uint64_t>(_mm512_cmplt_epu32_mask(r, t));
   };
-  const __mmask64 flip =
-      valid & (accept(_mm512_maskz_extracti32x4_epi32(0xF, key, 0), 0) |
-               (accept(_mm512_maskz_extracti32x4_epi32(0xF, key, 1), 1) << 16) |
-               (accept(_mm512_maskz_extracti32x4_epi32(0xF, key, 2), 2) << 32) |
-               (accept(_mm512_maskz_extracti32x4_epi32(0xF, key, 3), 3) << 48));
+  const __mmask64 flip = valid & (accept(_mm512_maskz_extracti32x4_epi32(0xF, key, 0), 0) |
+                                  (accept(_mm512_maskz_extracti32x4_epi32(0xF, key, 1), 1) << 16) |
+                                  (accept(_mm512_maskz_extracti32x4_epi32(0xF, key, 2), 2) << 32) |
+                                  (accept(_mm512_maskz_extracti32x4_epi32(0xF, key, 3), 3) << 48));
   _mm512_mask_storeu_epi8(own + k0, valid, _mm512_mask_sub_epi8(s, flip, zero, s));
 
   // Counts after the update: s > 0 now where (s < 0) != flipped; s * nb changes sign on flips.
@@ -164,7 +162,7 @@ void update_segment(std::int8_t* own, const std::int8_t* up, const std::int8_t* 
     int s = own[k];
     const int snb = s * nb;
     const auto key = static_cast<std::size_t>(snb + 4 + (s < 0 ? 1 : 0));
-    if ((rnd[t] >> 1) < thr[static_cast<std::size_t>(key)]) s = -s;
+    if ((rnd[t] >> 1) < thr[key]) s = -s;
     own[k] = static_cast<std::int8_t>(s);
     counts.up += s > 0;
     counts.bond += s * nb;

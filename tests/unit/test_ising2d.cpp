@@ -173,8 +173,12 @@ TEST_CASE("ising2d matches a site-by-site reference of the documented algorithm 
   for (std::int64_t L : {2, 6, 132, 256}) {
     CAPTURE(L);
     SUBCASE(("hot start, L = " + std::to_string(L)).c_str()) {
-      const Run got = run({{"L", L}, {"beta", 0.35}, {"h", 0.3}, {"sweeps", std::int64_t{5}},
-                           {"seed", std::int64_t{77}}, {"start", std::string("hot")},
+      const Run got = run({{"L", L},
+                           {"beta", 0.35},
+                           {"h", 0.3},
+                           {"sweeps", std::int64_t{5}},
+                           {"seed", std::int64_t{77}},
+                           {"start", std::string("hot")},
                            {"measure_every", std::int64_t{2}}});
       const Run want = reference(hot_start(L, 77), L, 0.35, 0.3, 5, 77, 2);
       CHECK(got.spins == want.spins);
@@ -183,8 +187,11 @@ TEST_CASE("ising2d matches a site-by-site reference of the documented algorithm 
     }
     SUBCASE(("given spins, L = " + std::to_string(L)).c_str()) {
       Spins initial = checkerboard_mix(L);
-      const Run got = run({{"spins", view(initial, L)}, {"beta", 0.6}, {"h", -0.2},
-                           {"sweeps", std::int64_t{4}}, {"seed", std::int64_t{-3}}});
+      const Run got = run({{"spins", view(initial, L)},
+                           {"beta", 0.6},
+                           {"h", -0.2},
+                           {"sweeps", std::int64_t{4}},
+                           {"seed", std::int64_t{-3}}});
       const Run want = reference(checkerboard_mix(L), L, 0.6, -0.2, 4,
                                  static_cast<std::uint64_t>(std::int64_t{-3}), 1);
       CHECK(got.spins == want.spins);
@@ -202,8 +209,8 @@ TEST_CASE("below T_c the magnetization and energy match Onsager's at beta = 0.6,
     // sweeps), then 1000 measured.
     const Run r = run(lattice(128, beta, 1200, seed));
     const double m = mean_abs(r.magnetization, 200), e = mean(r.energy, 200);
-    MESSAGE("seed ", seed, ": <|m|> = ", m, " (Onsager ", onsager_magnetization(beta), "), <e> = ",
-            e, " (Onsager ", onsager_energy(beta), ")");
+    MESSAGE("seed ", seed, ": <|m|> = ", m, " (Onsager ", onsager_magnetization(beta),
+            "), <e> = ", e, " (Onsager ", onsager_energy(beta), ")");
     CHECK(std::abs(m - onsager_magnetization(beta)) < kOnsagerMagnetizationTolerance);
     CHECK(std::abs(e - onsager_energy(beta)) < kOnsagerEnergyTolerance);
   }
@@ -222,8 +229,11 @@ TEST_CASE("at beta = 10 from a cold start nothing flips: the energy is -2 - h pe
   // Every flip costs dE >= 8 - 2|h|, accepted with probability exp(-10 dE) < 2^-31: never.
   for (double h : {0.0, 0.5, -0.5}) {
     CAPTURE(h);
-    const Run r = run({{"L", std::int64_t{64}}, {"beta", 10.0}, {"h", h},
-                       {"sweeps", std::int64_t{20}}, {"seed", std::int64_t{9}}});
+    const Run r = run({{"L", std::int64_t{64}},
+                       {"beta", 10.0},
+                       {"h", h},
+                       {"sweeps", std::int64_t{20}},
+                       {"seed", std::int64_t{9}}});
     REQUIRE(r.energy.size() == 20);
     for (std::size_t k = 0; k < r.energy.size(); ++k) {
       CHECK(r.energy[k] == -2.0 - h);
@@ -244,7 +254,8 @@ TEST_CASE("at beta = 0 every spin flips each sweep and the energy per site avera
   }
   CHECK(std::abs(mean(r.energy, 0)) < kInfiniteTemperatureEnergyBound);
   Spins reversed(initial.size());
-  for (std::size_t n = 0; n < initial.size(); ++n) reversed[n] = static_cast<std::int8_t>(-initial[n]);
+  for (std::size_t n = 0; n < initial.size(); ++n)
+    reversed[n] = static_cast<std::int8_t>(-initial[n]);
   CHECK(r.spins == initial);  // ten reversals
   CHECK(r.spins != reversed);
 }
@@ -274,8 +285,12 @@ TEST_CASE("long-run averages on a 4 x 4 lattice match exact enumeration") {
   E /= Z;
   M /= Z;
   A /= Z;
-  const Run r = run({{"L", L}, {"beta", beta}, {"h", h}, {"sweeps", std::int64_t{200000}},
-                     {"seed", std::int64_t{11}}, {"start", std::string("hot")}});
+  const Run r = run({{"L", L},
+                     {"beta", beta},
+                     {"h", h},
+                     {"sweeps", std::int64_t{200000}},
+                     {"seed", std::int64_t{11}},
+                     {"start", std::string("hot")}});
   MESSAGE("<e> = ", mean(r.energy, 100), " (exact ", E, "), <m> = ", mean(r.magnetization, 100),
           " (exact ", M, "), <|m|> = ", mean_abs(r.magnetization, 100), " (exact ", A, ")");
   CHECK(std::abs(mean(r.energy, 100) - E) < kEnumerationTolerance);
@@ -301,11 +316,15 @@ TEST_CASE("measurements depend only on the sweep, not on measure_every") {
 TEST_CASE("the input spins are never modified and zero sweeps return them unchanged") {
   Spins initial = checkerboard_mix(8);
   const Spins before = initial;
-  const Run moved = run({{"spins", view(initial, 8)}, {"beta", 0.3}, {"sweeps", std::int64_t{5}},
+  const Run moved = run({{"spins", view(initial, 8)},
+                         {"beta", 0.3},
+                         {"sweeps", std::int64_t{5}},
                          {"seed", std::int64_t{1}}});
   CHECK(initial == before);
   CHECK(moved.spins != before);
-  const Run still = run({{"spins", view(initial, 8)}, {"beta", 0.3}, {"sweeps", std::int64_t{0}},
+  const Run still = run({{"spins", view(initial, 8)},
+                         {"beta", 0.3},
+                         {"sweeps", std::int64_t{0}},
                          {"seed", std::int64_t{1}}});
   CHECK(still.spins == before);
   CHECK(still.magnetization.empty());
@@ -384,12 +403,18 @@ TEST_CASE("ising2d refuses bad inputs with messages that name the parameter") {
         "parameter 'start' applies only with 'L'");
   fails(with({{"L", std::int64_t{4}}, {"start", std::string("warm")}}),
         "parameter 'start' must be one of 'cold' or 'hot', got 'warm'");
-  fails({{"L", std::int64_t{4}}, {"beta", -0.1}, {"sweeps", std::int64_t{1}}, {"seed", std::int64_t{1}}},
+  fails({{"L", std::int64_t{4}},
+         {"beta", -0.1},
+         {"sweeps", std::int64_t{1}},
+         {"seed", std::int64_t{1}}},
         "ising2d(): parameter 'beta' must be >= 0.0, got -0.1");
   fails(with({{"L", std::int64_t{4}}, {"measure_every", std::int64_t{0}}}),
         "ising2d(): parameter 'measure_every' must be >= 1, got 0");
   fails(with({{"L", std::int64_t{4}}, {"h", std::nan("")}}),
         "ising2d(): parameter 'h' must be finite, got nan");
-  fails({{"L", std::int64_t{4}}, {"beta", 0.4}, {"sweeps", std::int64_t{-1}}, {"seed", std::int64_t{1}}},
+  fails({{"L", std::int64_t{4}},
+         {"beta", 0.4},
+         {"sweeps", std::int64_t{-1}},
+         {"seed", std::int64_t{1}}},
         "ising2d(): parameter 'sweeps' must be >= 0, got -1");
 }
