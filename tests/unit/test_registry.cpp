@@ -95,7 +95,8 @@ TEST_CASE("the built-in kernels register once however often they are added") {
   Registry r;
   add_builtin_kernels(r);
   add_builtin_kernels(r);
-  CHECK(r.names() == std::vector<std::string>{"heat2d", "mc_asian", "nbody", "ode_batch"});
+  CHECK(r.names() ==
+        std::vector<std::string>{"heat2d", "ising2d", "mc_asian", "nbody", "ode_batch"});
   const std::string text = describe_text(r.get("nbody"));
   for (const char* part : {"pos (float64 array (N, 3), required", "dt (float, required, > 0.0",
                            "steps (int, required, >= 0)", "eps (float, default 0.01, >= 0.0",

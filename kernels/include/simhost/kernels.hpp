@@ -21,4 +21,7 @@ KernelDef ode_batch_kernel();
 /// Monte Carlo arithmetic-average Asian call under geometric Brownian motion.
 KernelDef mc_asian_kernel();
 
+/// The 2D Ising model on a periodic square lattice, checkerboard Metropolis.
+KernelDef ising2d_kernel();
+
 }  // namespace simhost

@@ -1,0 +1,390 @@
+// ising2d: the 2D Ising model on an L x L periodic square lattice, checkerboard Metropolis.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <bit>
+#include <cmath>
+#include <vector>
+
+#if defined(__AVX512F__) && defined(__AVX512BW__)
+#include <immintrin.h>
+#define SIMHOST_ISING_AVX512 1
+#endif
+
+#include "simhost/kernels.hpp"
+#include "simhost/parallel.hpp"
+#include "simhost/random.hpp"
+
+namespace simhost {
+
+namespace {
+
+// Rows per parallel chunk. The result does not depend on it (every site's random word is a
+// function of the site and the sweep alone), but it is fixed so that the work split is too.
+constexpr std::int64_t kRowGrain = 8;
+// Largest L accepted: keeps L^2 and every index far inside 64 bits.
+constexpr std::int64_t kMaxL = std::int64_t{1} << 20;
+// Philox stream of the hot start; sweep t, colour c use stream 2t + c, which never reaches it.
+constexpr std::uint64_t kHotStartStream = ~std::uint64_t{0};
+// A site is flipped when (r >> 1) < threshold, r its 32-bit random word: the threshold is
+// p * 2^31 (rounded down), so 2^31 means "always" and 0 "never".
+constexpr std::uint32_t kAlways = std::uint32_t{1} << 31;
+// Sites per SIMD segment (one AVX-512 register of int8 spins).
+constexpr std::int64_t kSegment = 64;
+
+// Flip thresholds by key = s*nb + 4 + (s < 0), where s is the spin and nb the sum of its four
+// neighbours: even keys are s = +1, odd keys s = -1. The energy change of a flip is
+// dE = 2 s (nb + h) = 2 (s nb) + 2 s h.
+using Thresholds = std::array<std::uint32_t, 16>;
+
+Thresholds flip_thresholds(double beta, double h) {
+  Thresholds thr{};
+  for (int snb = -4; snb <= 4; snb += 2) {
+    for (int s : {1, -1}) {
+      const double dE = 2.0 * snb + 2.0 * s * h;
+      // beta = 0 accepts everything (and avoids 0 * inf when |h| is huge).
+      const double p = beta == 0 ? 1.0 : std::exp(-beta * dE);
+      const auto key = static_cast<std::size_t>(snb + 4 + (s < 0 ? 1 : 0));
+      thr[key] =
+          !(p < 1.0) ? kAlways : static_cast<std::uint32_t>(std::ldexp(p, 31));  // floor, < 2^31
+    }
+  }
+  return thr;
+}
+
+// The lattice split by colour: colour c = (i + j) mod 2 holds the sites (i, j) of its colour,
+// row i at [i * stride + 1, i * stride + 1 + H) with H = L / 2 and k = j div 2. Each row has a
+// ghost copy of its last site before its first and of its first after its last, so that the
+// left/right neighbours of a whole row are plain (unaligned) loads.
+//
+// Neighbours of colour-c site (i, k), with off = (i + c) mod 2 (so j = 2k + off): up and down
+// are (i -+ 1, k) and left/right are (i, k) and (i, k - 1 + 2 off) in the other colour.
+struct Lattice {
+  std::int64_t L = 0, H = 0, stride = 0;
+  std::vector<std::int8_t> colour[2];
+
+  explicit Lattice(std::int64_t side) : L(side), H(side / 2), stride(side / 2 + 2) {
+    for (auto& c : colour) c.assign(static_cast<std::size_t>(L * stride), 1);
+  }
+  std::int8_t* row(int c, std::int64_t i) {
+    return colour[c].data() + static_cast<std::size_t>(i * stride + 1);
+  }
+  // The spin of site (i, j) of the full lattice, in its colour array.
+  std::int8_t& site(std::int64_t i, std::int64_t j) {
+    return row(static_cast<int>((i + j) & 1), i)[j >> 1];
+  }
+  void set_ghosts(int c, std::int64_t i) {
+    std::int8_t* r = row(c, i);
+    r[-1] = r[H - 1];
+    r[H] = r[0];
+  }
+};
+
+// Per-row measurement counts: spins +1 after the update and (white rows only) the sum over
+// the row of s * (sum of the four neighbours), i.e. the row's share of the bond sum.
+struct RowCounts {
+  std::int64_t up = 0;
+  std::int64_t bond = 0;
+};
+
+// The 32-bit random words of the row's sites k0 .. k0 + n - 1 (k0 a multiple of 8): site k
+// uses half (k mod 8) of Philox(seed, stream).bits(row, k div 8), low half of word 0 first.
+void random_words(const Philox& rng, std::uint64_t row, std::int64_t k0, std::int64_t n,
+                  std::uint32_t* out) {
+  for (std::int64_t b = 0; b * 8 < n; ++b) {
+    const Philox::Words w = rng.bits(row, static_cast<std::uint64_t>(k0 / 8 + b));
+    for (int q = 0; q < 4; ++q) {
+      out[8 * b + 2 * q] = static_cast<std::uint32_t>(w[static_cast<std::size_t>(q)]);
+      out[8 * b + 2 * q + 1] = static_cast<std::uint32_t>(w[static_cast<std::size_t>(q)] >> 32);
+    }
+  }
+}
+
+#if defined(SIMHOST_ISING_AVX512)
+
+// Metropolis for the n <= 64 sites k0 .. k0 + n - 1 of one row (lanes beyond n masked off):
+// int8 neighbour sums and flip keys for all 64 lanes, then four groups of 16 lanes widened to
+// 32 bits to look up the thresholds and compare them with the random words.
+inline void update_segment(std::int8_t* own, const std::int8_t* up, const std::int8_t* down,
+                           const std::int8_t* same, std::int64_t side, const std::uint32_t* rnd,
+                           __m512i thr, std::int64_t k0, std::int64_t n, RowCounts& counts) {
+  const __mmask64 valid = n >= kSegment ? ~__mmask64{0} : (__mmask64{1} << n) - 1;
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i four = _mm512_set1_epi8(4);
+  // Masked loads never touch the bytes of masked-off lanes (no faults, no reads past a row).
+  const __m512i s = _mm512_maskz_loadu_epi8(valid, own + k0);
+  const __m512i nb =
+      _mm512_add_epi8(_mm512_add_epi8(_mm512_maskz_loadu_epi8(valid, up + k0),
+                                      _mm512_maskz_loadu_epi8(valid, down + k0)),
+                      _mm512_add_epi8(_mm512_maskz_loadu_epi8(valid, same + k0),
+                                      _mm512_maskz_loadu_epi8(valid, same + k0 + side)));
+  const __mmask64 negative = _mm512_movepi8_mask(s);
+  const __m512i snb = _mm512_mask_sub_epi8(nb, negative, zero, nb);
+  __m512i key = _mm512_add_epi8(snb, four);
+  key = _mm512_mask_add_epi8(key, negative, key, _mm512_set1_epi8(1));
+
+  // The maskz forms with all-ones masks are the plain instructions; GCC 12 warns about the
+  // undefined pass-through operand of the unmasked intrinsics under -Wall.
+  constexpr __mmask16 kAll16 = 0xFFFF;
+  auto accept = [&](__m128i key16, int q) -> std::uint64_t {
+    const __m512i k32 = _mm512_maskz_cvtepu8_epi32(kAll16, key16);
+    const __m512i t = _mm512_maskz_permutexvar_epi32(kAll16, k32, thr);
+    const __m512i r = _mm512_maskz_srli_epi32(kAll16, _mm512_load_si512(rnd + 16 * q), 1);
+    return static_cast<std::uint64_t>(_mm512_cmplt_epu32_mask(r, t));
+  };
+  const __mmask64 flip = valid & (accept(_mm512_maskz_extracti32x4_epi32(0xF, key, 0), 0) |
+                                  (accept(_mm512_maskz_extracti32x4_epi32(0xF, key, 1), 1) << 16) |
+                                  (accept(_mm512_maskz_extracti32x4_epi32(0xF, key, 2), 2) << 32) |
+                                  (accept(_mm512_maskz_extracti32x4_epi32(0xF, key, 3), 3) << 48));
+  _mm512_mask_storeu_epi8(own + k0, valid, _mm512_mask_sub_epi8(s, flip, zero, s));
+
+  // Counts after the update: s > 0 now where (s < 0) != flipped; s * nb changes sign on flips.
+  // The byte sums of s * nb + 4 (in 0..8) carry a bias of 4 per valid site.
+  counts.up += std::popcount(static_cast<std::uint64_t>(valid & ~(negative ^ flip)));
+  const __m512i snb_new = _mm512_mask_sub_epi8(snb, flip, zero, snb);
+  const __m512i sums = _mm512_sad_epu8(_mm512_maskz_add_epi8(valid, snb_new, four), zero);
+  alignas(64) std::int64_t lanes[8];
+  _mm512_store_si512(lanes, sums);
+  for (std::int64_t v : lanes) counts.bond += v;
+  counts.bond -= 4 * n;
+}
+
+#else
+
+// The same Metropolis step one site at a time, for CPUs without AVX-512.
+void update_segment(std::int8_t* own, const std::int8_t* up, const std::int8_t* down,
+                    const std::int8_t* same, std::int64_t side, const std::uint32_t* rnd,
+                    const Thresholds& thr, std::int64_t k0, std::int64_t n, RowCounts& counts) {
+  for (std::int64_t t = 0; t < n; ++t) {
+    const std::int64_t k = k0 + t;
+    const int nb = up[k] + down[k] + same[k] + same[k + side];
+    int s = own[k];
+    const int snb = s * nb;
+    const auto key = static_cast<std::size_t>(snb + 4 + (s < 0 ? 1 : 0));
+    if ((rnd[t] >> 1) < thr[key]) s = -s;
+    own[k] = static_cast<std::int8_t>(s);
+    counts.up += s > 0;
+    counts.bond += s * nb;
+  }
+}
+
+#endif
+
+// One colour's update of row i (which also refreshes the row's ghosts) and its counts.
+RowCounts update_row(Lattice& lat, int c, std::int64_t i, const Philox& rng,
+                     const Thresholds& thr) {
+  const std::int64_t L = lat.L, H = lat.H;
+  std::int8_t* own = lat.row(c, i);
+  const std::int8_t* up = lat.row(1 - c, i == 0 ? L - 1 : i - 1);
+  const std::int8_t* down = lat.row(1 - c, i == L - 1 ? 0 : i + 1);
+  const std::int8_t* same = lat.row(1 - c, i);
+  const std::int64_t side = ((i + c) & 1) ? 1 : -1;
+  const auto row = static_cast<std::uint64_t>(i);
+#if defined(SIMHOST_ISING_AVX512)
+  const __m512i table = _mm512_loadu_si512(thr.data());
+#else
+  const Thresholds& table = thr;
+#endif
+  alignas(64) std::uint32_t rnd[kSegment] = {};  // words past a short row's end stay 0
+  RowCounts counts;
+  for (std::int64_t k0 = 0; k0 < H; k0 += kSegment) {
+    const std::int64_t n = std::min(kSegment, H - k0);
+    random_words(rng, row, k0, n, rnd);
+    update_segment(own, up, down, same, side, rnd, table, k0, n, counts);
+  }
+  lat.set_ghosts(c, i);
+  return counts;
+}
+
+void run_ising2d(CallContext& ctx) {
+  const Args& args = ctx.args();
+  const bool given_spins = args.has("spins");
+  const std::int64_t L = given_spins ? args.array("spins").shape[0] : args.i64("L");
+  const double beta = args.f64("beta");
+  const double h = args.f64("h");
+  const std::int64_t sweeps = args.i64("sweeps");
+  const auto seed = static_cast<std::uint64_t>(args.i64("seed"));
+  const std::int64_t measure_every = args.i64("measure_every");
+  const bool hot = !given_spins && args.has("start") && args.str("start") == "hot";
+
+  ctx.progress().set_total(sweeps);
+  Lattice lat(L);
+  if (given_spins) {
+    const auto* in = static_cast<const std::int8_t*>(args.array("spins").data);
+    parallel_for(ctx, 0, L, kRowGrain, [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t i = lo; i < hi; ++i)
+        for (std::int64_t j = 0; j < L; ++j) lat.site(i, j) = in[i * L + j];
+    });
+  } else if (hot) {
+    // Site (i, j) is +1 when bit (j mod 256) of Philox(seed, hot stream).bits(i, j div 256),
+    // read as 4 words of 64 bits, low bit of word 0 first, is set.
+    const Philox rng(seed, kHotStartStream);
+    parallel_for(ctx, 0, L, kRowGrain, [&](std::int64_t lo, std::int64_t hi) {
+      for (std::int64_t i = lo; i < hi; ++i)
+        for (std::int64_t j0 = 0; j0 < L; j0 += 256) {
+          const Philox::Words w =
+              rng.bits(static_cast<std::uint64_t>(i), static_cast<std::uint64_t>(j0 / 256));
+          for (std::int64_t j = j0; j < std::min(L, j0 + 256); ++j) {
+            const std::int64_t b = j - j0;
+            const bool bit = (w[static_cast<std::size_t>(b / 64)] >> (b % 64)) & 1u;
+            lat.site(i, j) = bit ? 1 : -1;
+          }
+        }
+    });
+  }  // cold: the lattice starts all +1
+  for (int c = 0; c < 2; ++c)
+    for (std::int64_t i = 0; i < L; ++i) lat.set_ghosts(c, i);
+
+  const Thresholds thr = flip_thresholds(beta, h);
+  auto magnetization = ctx.output<double>("magnetization");
+  auto energy = ctx.output<double>("energy");
+  std::vector<RowCounts> black(static_cast<std::size_t>(L)), white(static_cast<std::size_t>(L));
+  const double sites = static_cast<double>(L) * static_cast<double>(L);
+
+  for (std::int64_t t = 0; t < sweeps; ++t) {
+    for (int c = 0; c < 2; ++c) {
+      const Philox rng(seed, 2 * static_cast<std::uint64_t>(t) + static_cast<std::uint64_t>(c));
+      auto& counts = c == 0 ? black : white;
+      parallel_for(ctx, 0, L, kRowGrain, [&](std::int64_t lo, std::int64_t hi) {
+        for (std::int64_t i = lo; i < hi; ++i)
+          counts[static_cast<std::size_t>(i)] = update_row(lat, c, i, rng, thr);
+      });
+    }
+    if ((t + 1) % measure_every == 0) {
+      // Integer counts: exact, so their order of summation cannot change the result.
+      // Every bond joins a black and a white site, so the white rows' s * nb sums are the
+      // bond sum sum_<ij> s_i s_j.
+      std::int64_t up = 0, bond = 0;
+      for (std::int64_t i = 0; i < L; ++i) {
+        up += black[static_cast<std::size_t>(i)].up + white[static_cast<std::size_t>(i)].up;
+        bond += white[static_cast<std::size_t>(i)].bond;
+      }
+      const auto total = static_cast<double>(2 * up - L * L);
+      const auto k = static_cast<std::size_t>((t + 1) / measure_every - 1);
+      magnetization[k] = total / sites;
+      energy[k] = (-static_cast<double>(bond) - h * total) / sites;
+    }
+    ctx.progress().add(1);
+  }
+
+  auto out = ctx.output<std::int8_t>("spins");
+  parallel_for(ctx, 0, L, kRowGrain, [&](std::int64_t lo, std::int64_t hi) {
+    for (std::int64_t i = lo; i < hi; ++i)
+      for (std::int64_t j = 0; j < L; ++j)
+        out[static_cast<std::size_t>(i * L + j)] = lat.site(i, j);
+  });
+}
+
+// Cross-parameter rules: exactly one of L / spins, L even, spins +-1, start only with L.
+void check_ising2d(const Args& args) {
+  const bool has_L = args.has("L"), has_spins = args.has("spins");
+  if (has_L == has_spins)
+    throw ArgumentTypeError(
+        has_L ? "ising2d(): give either the lattice size 'L' or an initial 'spins' array, not both"
+              : "ising2d(): give the lattice size 'L' or an initial 'spins' array (neither was "
+                "given)");
+  if (has_L) {
+    const std::int64_t L = args.i64("L");
+    if (L % 2 != 0)
+      throw ArgumentValueError(fmt::format(
+          "ising2d(): parameter 'L' must be even (the two checkerboard colours must alternate "
+          "across the periodic boundary), got {}",
+          L));
+    return;
+  }
+  if (args.has("start"))
+    throw ArgumentValueError(fmt::format(
+        "ising2d(): parameter 'start' applies only with 'L'; the given 'spins' array is the "
+        "initial state, so leave start as None (got '{}')",
+        args.str("start")));
+  const ArrayView& spins = args.array("spins");
+  const std::int64_t L = spins.shape[0];
+  if (L < 2 || L % 2 != 0 || L > kMaxL)
+    throw ArgumentValueError(fmt::format(
+        "ising2d(): parameter 'spins' must be an L x L array with L even, 2 <= L <= {}, got "
+        "shape ({}, {})",
+        kMaxL, spins.shape[0], spins.shape[1]));
+  const auto* s = static_cast<const std::int8_t*>(spins.data);
+  for (std::int64_t n = 0; n < L * L; ++n)
+    if (s[n] != 1 && s[n] != -1)
+      throw ArgumentValueError(fmt::format(
+          "ising2d(): parameter 'spins' must hold only -1 and +1, got {} at index ({}, {})",
+          static_cast<int>(s[n]), n / L, n % L));
+}
+
+std::int64_t side_of(const Args& args) {
+  return args.has("spins") ? args.array("spins").shape[0] : args.i64("L");
+}
+
+std::int64_t measurements(const Args& args) {
+  return args.i64("sweeps") / args.i64("measure_every");
+}
+
+}  // namespace
+
+KernelDef ising2d_kernel() {
+  KernelDef k;
+  k.name = "ising2d";
+  k.summary = "2D Ising model on a periodic L x L square lattice, checkerboard Metropolis.";
+  k.doc =
+      "Samples H = -sum_<ij> s_i s_j - h sum_i s_i (J = 1, nearest neighbours, periodic\n"
+      "boundaries, spins s = +-1) at inverse temperature beta with single-spin-flip Metropolis.\n"
+      "A sweep updates all black sites ((i + j) even) at once, then all white sites; a flip of\n"
+      "s with neighbour sum nb costs dE = 2 s (nb + h) and is accepted with probability\n"
+      "min(1, exp(-beta dE)). Energies are in units of J, beta in units of 1/J (so beta = J/kT).\n"
+      "Give either L (start 'cold' or 'hot') or an initial spins array. Measurements (per-site\n"
+      "magnetization and energy) are taken after every measure_every-th sweep. Results are\n"
+      "bit-identical for a given seed at any thread count. Scratch memory: one extra copy of the\n"
+      "lattice (L^2 bytes, split by colour).";
+  k.progress_unit = "sweeps";
+  const Dim L = Dim::named("L");
+  const Dim K = Dim::named("sweeps//measure_every");
+  k.params = {
+      optional(int_param("L", std::nullopt,
+                         "Lattice side (even): the lattice has L x L sites. Give L or spins."))
+          .at_least(2)
+          .at_most(static_cast<double>(kMaxL)),
+      optional(array_param("spins", {L, L}, "",
+                           "Initial state, int8 values -1 or +1 (L even); never modified. Give "
+                           "spins or L.",
+                           DType::Int8)),
+      float_param("beta", std::nullopt, "1/J",
+                  "Inverse temperature J/(k_B T); the critical point is ln(1 + sqrt 2)/2 = "
+                  "0.4407.")
+          .at_least(0),
+      float_param("h", 0.0, "J", "External magnetic field (energy per spin per unit s)."),
+      int_param("sweeps", std::nullopt, "Number of sweeps (each updates every site once).")
+          .at_least(0),
+      int_param("seed", std::nullopt,
+                "Seed of the Philox random numbers (taken modulo 2^64); with the same seed the "
+                "results are bit-identical at any thread count."),
+      optional(string_param("start", std::nullopt, {"cold", "hot"},
+                            "Initial state with L: 'cold' (all +1; the default) or 'hot' "
+                            "(independent random +-1 from the seed). Must be None with spins.")),
+      int_param("measure_every", 1,
+                "Sweeps between measurements: one after every measure_every-th sweep, "
+                "sweeps // measure_every in all.")
+          .at_least(1),
+  };
+  k.outputs = {
+      array_output("spins", {L, L}, "", "The final state (int8, +-1).", DType::Int8),
+      array_output("magnetization", {K}, "",
+                   "Magnetization per site, sum_i s_i / L^2, after each measured sweep."),
+      array_output("energy", {K}, "J",
+                   "Energy per site, H / L^2, after each measured sweep (ground state: -2 - "
+                   "|h|)."),
+  };
+  k.outputs[0].shape_fn = [](const Args& a) {
+    const std::int64_t n = side_of(a);
+    return std::vector<std::int64_t>{n, n};
+  };
+  k.outputs[1].shape_fn = k.outputs[2].shape_fn = [](const Args& a) {
+    return std::vector<std::int64_t>{measurements(a)};
+  };
+  k.check = check_ising2d;
+  k.run = run_ising2d;
+  return k;
+}
+
+}  // namespace simhost
