@@ -26,6 +26,7 @@ import numpy as np
 # sys.path[0] is this script's folder under both the host binary and plain python3.
 try:
     import heat2d
+    import ising2d
     import mc_asian
     import nbody
     import ode_batch
@@ -120,6 +121,7 @@ BENCHMARKS = [
     },
     mc_asian.benchmark(),
     heat2d.benchmark(),
+    ising2d.benchmark(),
     ode_batch.benchmark(),
 ]
 

@@ -7,11 +7,11 @@ import inspect
 import math
 import sys
 import time
-import traceback
 
 import numpy as np
 
 import simhost
+import simhost_testing
 
 ising = simhost.kernels.ising2d
 
@@ -95,17 +95,7 @@ def reference_hot_start(L, seed):
 
 
 def expect_error(exc_type, parts, **kw):
-    try:
-        ising(**kw)
-    except exc_type as e:
-        msg = str(e)
-        for part in parts:
-            assert part in msg, f"{exc_type.__name__} message {msg!r} lacks {part!r}"
-        return msg
-    except Exception as e:  # the wrong kind
-        raise AssertionError(f"expected {exc_type.__name__} containing {parts}, got "
-                             f"{type(e).__name__}: {e}") from e
-    raise AssertionError(f"expected {exc_type.__name__} containing {parts}; nothing raised")
+    return str(simhost_testing.expect_raises(exc_type, lambda: ising(**kw), *parts))
 
 
 def assert_same(r, want, label):
@@ -268,24 +258,7 @@ TESTS = [
 
 
 def main():
-    failures = []
-    start = time.monotonic()
-    for test in TESTS:
-        t0 = time.monotonic()
-        try:
-            test()
-        except Exception:
-            failures.append(test.__name__)
-            print(f"{test.__name__} FAIL ({time.monotonic() - t0:.1f} s)")
-            traceback.print_exc(file=sys.stdout)
-        else:
-            print(f"{test.__name__} PASS ({time.monotonic() - t0:.1f} s)")
-        sys.stdout.flush()
-    print(f"\n{len(TESTS) - len(failures)}/{len(TESTS)} passed in {time.monotonic() - start:.1f} s")
-    if failures:
-        print("FAILED: " + ", ".join(failures))
-        return 1
-    return 0
+    return simhost_testing.run(TESTS)
 
 
 if __name__ == "__main__":
