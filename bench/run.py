@@ -131,14 +131,18 @@ BENCHMARKS = [
 # ----------------------------------------------------------------------------------------
 
 
-def time_calls(call, reps):
-    """Run call() reps times; return (wall seconds per rep, last result)."""
+def time_calls(call, reps, cpu=None):
+    """Run call() reps times; return (wall seconds per rep, last result). When `cpu` is a
+    list, the process CPU seconds of each rep (all threads) are appended to it."""
     walls = []
     out = None
     for _ in range(reps):
+        c0 = time.process_time()
         t0 = time.perf_counter()
         out = call()
         walls.append(time.perf_counter() - t0)
+        if cpu is not None:
+            cpu.append(time.process_time() - c0)
     return walls, out
 
 
@@ -264,9 +268,16 @@ def measure_rows(simhost, bench, args, inputs, warm_inputs, peers):
         row = {"threads": threads, "simhost_get_threads": got, "peers": {}}
 
         simhost.run(bench["kernel"], **warm_inputs)
-        walls, res = time_calls(lambda: simhost.run(bench["kernel"], **inputs), args.reps)
+        cpu = []
+        walls, res = time_calls(lambda: simhost.run(bench["kernel"], **inputs), args.reps, cpu)
         row["simhost"] = summary(walls)
         row["simhost"]["kernel_seconds"] = float(res.seconds)
+        # How busy the threads were in the best run: process CPU time / wall time. Near the
+        # thread count means no serial part or imbalance; scaling short of it then comes from
+        # threads running slower (shared caches and memory, or a virtual machine's host).
+        best = walls.index(min(walls))
+        row["simhost"]["cpu_seconds"] = cpu[best]
+        row["simhost"]["threads_busy"] = cpu[best] / walls[best]
         sim_out = simhost_outputs(res, names)
         if sim_first is None:
             sim_first = sim_out
@@ -443,8 +454,8 @@ def print_table(results, quick):
             if "fraction_of_copy_bandwidth" in lim:
                 parts.append(f"{lim['bytes_per_second'] / 1e9:.1f} GB/s = "
                              f"{lim['fraction_of_copy_bandwidth']:.0%} of copy bandwidth")
-            if parts:
-                print(f"  [limit] threads={row['threads']}: " + "; ".join(parts))
+            parts.append(f"threads busy {row['simhost']['threads_busy']:.2f} of {row['threads']}")
+            print(f"  [limit] threads={row['threads']}: " + "; ".join(parts))
         same = all(row["simhost_bitwise_equal_to_first_row"] for row in r["rows"])
         print(f"  [info] simhost results bit-identical across thread counts: {same}")
         print()
