@@ -75,14 +75,7 @@ def numpy_heat2d(u0, r, steps, boundary="dirichlet"):
 # negative-index wrap-around checks and vectorises the inner loop (its fastest plain form).
 # ----------------------------------------------------------------------------------------
 
-try:
-    import numba
-    from numba import prange
-
-    HAVE_NUMBA = True
-except ImportError:  # the bench still runs, without the Numba column
-    numba = None
-    HAVE_NUMBA = False
+from peers import HAVE_NUMBA, numba, prange  # noqa: F401  (re-exported)
 
 
 if HAVE_NUMBA:

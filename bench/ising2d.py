@@ -99,14 +99,7 @@ def numpy_ising2d(spins, beta, h, sweeps, seed, measure_every=1):
 # The measurement sums are integers, so they do not depend on the thread count.
 # ----------------------------------------------------------------------------------------
 
-try:
-    import numba
-    from numba import prange
-
-    HAVE_NUMBA = True
-except ImportError:  # the bench still runs, without the Numba column
-    numba = None
-    HAVE_NUMBA = False
+from peers import HAVE_NUMBA, numba, prange  # noqa: F401  (re-exported)
 
 
 if HAVE_NUMBA:

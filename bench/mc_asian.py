@@ -118,14 +118,7 @@ def numpy_mc_asian(S0, K, r, sigma, T, steps, paths, seed=0, antithetic=False,
 # Numba: prange over paths (or pairs), a plain loop over steps, standard_normal per step
 # ----------------------------------------------------------------------------------------
 
-try:
-    import numba
-    from numba import prange
-
-    HAVE_NUMBA = True
-except ImportError:  # the bench still runs, without the Numba column
-    numba = None
-    HAVE_NUMBA = False
+from peers import HAVE_NUMBA, numba, prange  # noqa: F401  (re-exported)
 
 
 if HAVE_NUMBA:

@@ -120,14 +120,7 @@ def numpy_nbody(pos, vel, mass, G, eps, dt, steps):
 # depend on the thread count.
 # ----------------------------------------------------------------------------------------
 
-try:
-    import numba
-    from numba import prange
-
-    HAVE_NUMBA = True
-except ImportError:  # the bench still runs, without the Numba columns
-    numba = None
-    HAVE_NUMBA = False
+from peers import HAVE_NUMBA, numba, prange  # noqa: F401  (re-exported)
 
 
 def _build_numba(fastmath):

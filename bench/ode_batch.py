@@ -69,14 +69,7 @@ def numpy_ode_batch(**kwargs):
 # Numba: prange over systems, a scalar rk4 loop per system (the state in registers).
 # ----------------------------------------------------------------------------------------
 
-try:
-    import numba
-    from numba import prange
-
-    HAVE_NUMBA = True
-except ImportError:  # the bench still runs, without the Numba column
-    numba = None
-    HAVE_NUMBA = False
+from peers import HAVE_NUMBA, numba, prange  # noqa: F401  (re-exported)
 
 if HAVE_NUMBA:
 
