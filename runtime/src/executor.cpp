@@ -1,11 +1,13 @@
 // The process arena (one thread budget) and asynchronous kernel calls on it.
 #include "simhost/executor.hpp"
 
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <thread>
 
 #include <pthread.h>
 
@@ -13,6 +15,7 @@
 #include <tbb/global_control.h>
 #include <tbb/info.h>
 #include <tbb/task_arena.h>
+#include <tbb/task_scheduler_observer.h>
 
 #include "simhost/call.hpp"
 #include "simhost/error.hpp"
@@ -20,6 +23,22 @@
 namespace simhost {
 
 namespace {
+
+// Counts the threads inside the arena (workers and callers that joined it). Workers stay in
+// the arena, holding their slots, for a while after their last task.
+class SlotCounter : public tbb::task_scheduler_observer {
+ public:
+  explicit SlotCounter(tbb::task_arena& arena) : tbb::task_scheduler_observer(arena) { observe(true); }
+  ~SlotCounter() override { observe(false); }
+  SlotCounter(const SlotCounter&) = delete;
+  SlotCounter& operator=(const SlotCounter&) = delete;
+  int in_use() const noexcept { return m_in_use.load(std::memory_order_acquire); }
+  void on_scheduler_entry(bool) override { m_in_use.fetch_add(1, std::memory_order_acq_rel); }
+  void on_scheduler_exit(bool) override { m_in_use.fetch_sub(1, std::memory_order_acq_rel); }
+
+ private:
+  std::atomic<int> m_in_use{0};
+};
 
 struct Pool {
   std::mutex mutex;
@@ -30,6 +49,7 @@ struct Pool {
   bool forked_child = false;   // this process was forked after they existed
   std::unique_ptr<tbb::global_control> control;
   std::unique_ptr<tbb::task_arena> arena;
+  std::unique_ptr<SlotCounter> slots;  // observes `arena`
 };
 
 Pool& pool();
@@ -61,6 +81,10 @@ void check_not_forked(const Pool& p) {
         "(simhost's default) or 'spawn' method of multiprocessing");
 }
 
+// Kernel calls in progress on this thread: run by it, or started by it and waited for (more
+// than one when code run during a call, such as a signal handler, makes another).
+thread_local int t_calls_in_progress = 0;
+
 void check_count(int threads, std::string_view source) {
   if (threads < 1 || threads > kMaxThreads)
     throw ArgumentValueError(
@@ -69,6 +93,7 @@ void check_count(int threads, std::string_view source) {
 
 // Requires p.mutex held and no kernel running.
 void build_arena(Pool& p, int threads) {
+  p.slots.reset();
   p.arena.reset();
   p.control.reset();
   // Kernels run on enqueued tasks that no external thread joins, so the arena reserves no
@@ -78,6 +103,7 @@ void build_arena(Pool& p, int threads) {
                                                     static_cast<std::size_t>(threads) + 1);
   p.arena = std::make_unique<tbb::task_arena>(threads, 0);
   p.arena->initialize();
+  p.slots = std::make_unique<SlotCounter>(*p.arena);
   p.threads = threads;
 }
 
@@ -109,6 +135,11 @@ int get_threads() {
 
 void set_threads(int threads) {
   check_count(threads, "the thread count");
+  if (t_calls_in_progress > 0)
+    throw Error(
+        "the thread count cannot change while this thread has a kernel call in progress "
+        "(set_threads was called from code that runs during a call, such as a signal "
+        "handler); change it between calls");
   Pool& p = pool();
   std::unique_lock lock(p.mutex);
   check_not_forked(p);
@@ -127,10 +158,45 @@ void enqueue(std::function<void()> task) {
   tbb::task_arena* arena = p.arena.get();
   lock.unlock();
   arena->enqueue([task = std::move(task), &p] {
-    task();
+    {
+      CallInProgress mark;
+      task();
+    }
     std::lock_guard done(p.mutex);
     if (--p.running == 0) p.idle.notify_all();
   });
+}
+
+CallInProgress::CallInProgress() noexcept { ++t_calls_in_progress; }
+CallInProgress::~CallInProgress() { --t_calls_in_progress; }
+
+bool execute_here(const std::function<void()>& task) {
+  Pool& p = pool();
+  std::unique_lock lock(p.mutex);
+  check_not_forked(p);
+  ensure_arena(p);
+  // The arena reserves no slot for callers (so that enqueued calls get the whole budget).
+  // A caller that finds no free slot would wait inside execute() until a worker takes its
+  // functor, unsupervised, for as long as the workers are busy with other calls. So this
+  // thread joins only when no other call runs and a slot is free.
+  if (p.running > 0 || p.slots->in_use() >= p.threads) return false;
+  p.started = true;
+  ++p.running;
+  tbb::task_arena* arena = p.arena.get();
+  lock.unlock();
+  // A worker may still take the last slot first; execute() then hands the functor to that
+  // (idle) worker, which must not run the task.
+  const std::thread::id caller = std::this_thread::get_id();
+  bool ran = false;
+  arena->execute([&] {
+    if (std::this_thread::get_id() != caller) return;
+    ran = true;
+    CallInProgress mark;
+    task();
+  });
+  lock.lock();
+  if (--p.running == 0) p.idle.notify_all();
+  return ran;
 }
 
 // ---- Completions ----
@@ -271,11 +337,22 @@ void start(const std::shared_ptr<Call>& call) {
   enqueue([call] { call->execute(); });
 }
 
+bool run_here(const std::shared_ptr<Call>& call, CallerDuty* duty) {
+  return execute_here([&] {
+    call->m_cancel.set_duty(duty);
+    call->execute();
+    call->m_cancel.set_duty(nullptr);
+  });
+}
+
 std::shared_ptr<Call> run_call(const KernelDef& kernel,
                                std::vector<std::pair<std::string, Value>> given) {
   auto call = prepare_call(kernel, std::move(given));
-  start(call);
-  call->wait();
+  if (!run_here(call)) {
+    CallInProgress waiting;
+    start(call);
+    call->wait();
+  }
   call->rethrow_if_failed();
   return call;
 }

@@ -3,9 +3,12 @@
 // translates errors once.
 #include "module.hpp"
 
+#include <bit>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <optional>
+#include <unordered_map>
 
 #include <Eigen/Core>
 #include <fmt/format.h>
@@ -30,6 +33,13 @@ namespace {
 constexpr auto kSupervisorTick = std::chrono::milliseconds(20);
 constexpr auto kProgressInterval = std::chrono::milliseconds(100);
 
+// The Python thread that runs signal handlers (the interpreter's main thread).
+unsigned long main_thread_ident() {
+  static const unsigned long ident =
+      py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+  return ident;
+}
+
 py::dtype to_numpy(DType dtype) {
   switch (dtype) {
     case DType::Float64: return py::dtype::of<double>();
@@ -46,13 +56,12 @@ py::dtype to_numpy(DType dtype) {
 // losing information; otherwise a TypeError. `holder` keeps the memory alive for the call.
 ArrayView to_view(const KernelDef& k, const ParamSpec& p, const py::handle& obj, py::object& holder) {
   const py::dtype want = to_numpy(p.dtype);
-  py::module_ np = py::module_::import("numpy");
   py::array arr;
   if (py::isinstance<py::array>(obj)) {
     arr = py::reinterpret_borrow<py::array>(obj);
   } else {
     try {
-      arr = np.attr("asarray")(obj);
+      arr = py::module_::import("numpy").attr("asarray")(obj);
     } catch (py::error_already_set& e) {
       throw ArgumentValueError(fmt::format("{}(): parameter '{}' could not be read as an array: {}",
                                            k.name, p.name, py::str(e.value()).cast<std::string>()));
@@ -62,9 +71,13 @@ ArrayView to_view(const KernelDef& k, const ParamSpec& p, const py::handle& obj,
   const char kind = have.kind();
   constexpr int kDirect = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ |
                           py::detail::npy_api::NPY_ARRAY_ALIGNED_;
-  if (have.equal(want) && (arr.flags() & kDirect) == kDirect && have.attr("isnative").cast<bool>()) {
+  const char order = have.byteorder();  // '=' native, '|' not applicable, or '<' / '>'
+  const bool native = order == '=' || order == '|' ||
+                      order == (std::endian::native == std::endian::little ? '<' : '>');
+  if (native && (arr.flags() & kDirect) == kDirect && have.equal(want)) {
     holder = arr;
   } else {
+    py::module_ np = py::module_::import("numpy");
     const std::string want_name(dtype_name(p.dtype));
     if (kind != 'b' && kind != 'i' && kind != 'u' && kind != 'f') {
       throw ArgumentTypeError(fmt::format("{}(): parameter '{}' expects a {} array, got {} {}",
@@ -228,14 +241,29 @@ py::object value_to_python(const Value& v, const py::object& array_holder) {
   return std::visit(Visitor{array_holder}, v);
 }
 
+// A kernel's parameter and output names as Python strings, made once per kernel (kernels
+// are never removed from the registry). Never destroyed: the interpreter may be gone by the
+// time static destructors run.
+struct KernelNames {
+  std::vector<py::str> params, outputs;
+};
+const KernelNames& python_names(const KernelDef& k) {
+  static auto* cache = new std::unordered_map<const KernelDef*, KernelNames>;  // under the GIL
+  auto [it, added] = cache->try_emplace(&k);
+  if (added) {
+    for (const auto& p : k.params) it->second.params.emplace_back(p.name);
+    for (const auto& o : k.outputs) it->second.outputs.emplace_back(o.name);
+  }
+  return it->second;
+}
+
 // A kernel call made from Python: the runtime's Call plus the Python objects it uses (the
 // input arrays it reads, kept alive; the numpy arrays it writes). Shared by run() and
 // submit(). If it is dropped while the kernel runs, it cancels the kernel and waits for it,
 // so a kernel never writes to memory Python has let go.
 class PyCall {
  public:
-  static std::shared_ptr<PyCall> prepare(const std::string& name, const py::dict& params) {
-    const KernelDef& k = Registry::global().get(name);
+  static std::shared_ptr<PyCall> prepare(const KernelDef& k, const py::dict& params) {
     auto self = std::make_shared<PyCall>();
     std::vector<std::pair<std::string, Value>> given;
     given.reserve(params.size());
@@ -273,6 +301,43 @@ class PyCall {
   }
 
   const std::shared_ptr<Call>& call() const { return m_call; }
+
+  // Runs the call on this thread with the GIL released (no hand-off to a worker) and returns
+  // true, or returns false having run nothing when the arena has no free slot for this
+  // thread. On the main thread, Python's signal handlers run from the kernel's cancellation
+  // checks every tick, as supervise() runs them, so Ctrl-C still stops the kernel; an
+  // exception a handler raises cancels it and is raised here. Other threads run no Python
+  // code meanwhile (signal handlers run on the main thread only), so a daemon thread never
+  // takes the GIL inside a kernel while the interpreter finalizes.
+  bool run_here() {
+    PyObject *type = nullptr, *value = nullptr, *trace = nullptr;
+    PyThreadState* state = nullptr;
+    CallerDuty duty(kSupervisorTick, [&] {
+      PyEval_RestoreThread(state);
+      if (type == nullptr && PyErr_CheckSignals() != 0) {
+        PyErr_Fetch(&type, &value, &trace);
+        m_call->cancel();
+      }
+      state = PyEval_SaveThread();
+    });
+    const bool on_main_thread = PyThread_get_thread_ident() == main_thread_ident();
+    state = PyEval_SaveThread();
+    bool ran = false;
+    try {
+      ran = simhost::run_here(m_call, on_main_thread ? &duty : nullptr);
+    } catch (...) {
+      PyEval_RestoreThread(state);
+      throw;
+    }
+    PyEval_RestoreThread(state);
+    m_started = ran;
+    if (type != nullptr) {
+      PyErr_Restore(type, value, trace);
+      throw py::error_already_set();
+    }
+    return ran;
+  }
+
   void start_once() {
     if (!m_started) start(m_call);  // throws, leaving m_started false, if it cannot start
     m_started = true;
@@ -281,18 +346,21 @@ class PyCall {
   // After the kernel finished: rethrows its error, or returns (outputs, params, seconds).
   py::tuple collect() const {
     m_call->rethrow_if_failed();
+    const KernelNames& names = python_names(m_call->kernel());
     py::dict outputs;
     std::size_t next_array = 0;
-    for (const auto& slot : m_call->outputs()) {
-      if (slot.spec->kind == Kind::Array) outputs[py::str(slot.spec->name)] = m_arrays[next_array++];
-      else outputs[py::str(slot.spec->name)] = py::float_(slot.scalar);
+    for (std::size_t i = 0; i < m_call->outputs().size(); ++i) {
+      const OutputSlot& slot = m_call->outputs()[i];
+      if (slot.spec->kind == Kind::Array) outputs[names.outputs[i]] = m_arrays[next_array++];
+      else outputs[names.outputs[i]] = py::float_(slot.scalar);
     }
     py::dict used;
-    for (const auto& [pname, value] : m_call->args().items()) {
+    const auto& items = m_call->args().items();  // in the kernel's parameter order
+    for (std::size_t i = 0; i < items.size(); ++i) {
       py::object holder = py::none();
       for (const auto& h : m_holders)
-        if (h.first == pname) holder = h.second;
-      used[py::str(pname)] = value_to_python(value, holder);
+        if (h.first == items[i].first) holder = h.second;
+      used[names.params[i]] = value_to_python(items[i].second, holder);
     }
     return py::make_tuple(outputs, used, m_call->seconds());
   }
@@ -305,10 +373,16 @@ class PyCall {
 };
 
 // _run(name, params, timeout, progress) -> (outputs, params_as_used, seconds)
+// A call without timeout or progress runs on the calling thread (see PyCall::run_here); the
+// others, and any call the arena has no free slot for, run on a worker while this thread
+// supervises.
 py::tuple run_kernel(const std::string& name, const py::dict& params, const py::object& timeout,
                      const py::object& progress) {
-  const std::optional<double> limit = parse_timeout(Registry::global().get(name), timeout);
-  auto pc = PyCall::prepare(name, params);
+  const KernelDef& k = Registry::global().get(name);
+  const std::optional<double> limit = parse_timeout(k, timeout);
+  auto pc = PyCall::prepare(k, params);
+  if (!limit && progress.is_none() && pc->run_here()) return pc->collect();
+  CallInProgress waiting;
   pc->start_once();
   supervise(pc->call(), limit, progress);
   return pc->collect();
@@ -316,7 +390,7 @@ py::tuple run_kernel(const std::string& name, const py::dict& params, const py::
 
 // _submit(name, params) -> a started call, for simhost.Future.
 std::shared_ptr<PyCall> submit_kernel(const std::string& name, const py::dict& params) {
-  auto pc = PyCall::prepare(name, params);
+  auto pc = PyCall::prepare(Registry::global().get(name), params);
   pc->start_once();
   return pc;
 }
@@ -383,6 +457,7 @@ py::dict library_versions() {
 
 void bind_module(py::module_& m) {
   add_builtin_kernels(Registry::global());
+  main_thread_ident();
   m.doc() = "Native core of simhost (use the `simhost` package, not this module).";
   m.attr("__version__") = SIMHOST_VERSION;
 
@@ -435,6 +510,15 @@ void bind_module(py::module_& m) {
            "After done(): (outputs, params, seconds), or raises the kernel's error.");
   m.def("_submit", &submit_kernel, py::arg("name"), py::arg("params"),
         "Starts a kernel call and returns at once.");
+  m.def("_getenv",
+        [](const char* name) -> py::object {
+          const char* value = std::getenv(name);  // os.environ writes through to it
+          if (value == nullptr) return py::none();
+          return py::str(value);
+        },
+        py::arg("name"),
+        "The environment variable `name`, or None: os.environ.get() without its ~0.5 us of "
+        "encoding, for the per-call path.");
   m.def("_completion_epoch", &completion_epoch,
         "A counter that goes up each time any kernel call finishes.");
   m.def("_wait_for_completion",

@@ -208,6 +208,80 @@ def test_generous_timeout_returns_normally():
     assert_same_result(r, reference, "run() with timeout=30")
 
 
+# ---- Python signal handlers during a call ---------------------------------------------
+# A call without timeout or progress runs on the calling thread itself; on the main thread,
+# Python's signal handlers still run every tick while the kernel runs, as they do while a
+# thread supervises a kernel running on workers.
+
+
+class Alarm(Exception):
+    pass
+
+
+def call_interrupted_by_alarm(handler, after_s=KERNEL_RUNNING_S, **call_options):
+    """Runs a call of minutes with `handler` on SIGALRM, set to fire after `after_s`; returns
+    (the exception the call raised, seconds from the alarm to the exception)."""
+    fired = {}
+
+    def on_alarm(signum, frame):
+        fired["at"] = time.monotonic()
+        handler()
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, after_s)
+        try:
+            simhost.kernels.nbody(**long_inputs(), **call_options)
+        except BaseException as e:  # noqa: BLE001
+            raised, at = e, time.monotonic()
+        else:
+            raise AssertionError("a call of minutes returned normally")
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert "at" in fired, f"the alarm handler never ran; the call raised {raised!r}"
+    return raised, at - fired["at"]
+
+
+def test_a_signal_handler_exception_stops_a_running_kernel():
+    def handler():
+        raise Alarm("time is up")
+
+    raised, latency = call_interrupted_by_alarm(handler)
+    print(f"  handler's exception raised {latency * 1000:.0f} ms after it ran")
+    assert isinstance(raised, Alarm) and str(raised) == "time is up", repr(raised)
+    assert latency < RESPONSE_S, f"the kernel stopped {latency:.3f} s after the handler raised"
+    short = short_inputs()
+    assert_same_result(simhost.kernels.nbody(**short), simhost.run("nbody", **short),
+                       "calls after an interrupted one")
+
+
+def test_code_run_during_a_kernel_may_call_kernels_but_not_change_threads():
+    short = short_inputs()
+    reference = simhost.kernels.nbody(**short)
+    seen = {}
+
+    def handler():
+        seen["nested"] = simhost.kernels.nbody(**short)
+        try:
+            simhost.set_threads(1)
+        except BaseException as e:  # noqa: BLE001
+            seen["set_threads"] = e
+        raise Alarm("done")
+
+    before = simhost.get_threads()
+    # Both ways a call runs: on this thread, and (with a timeout) on workers, supervised.
+    for options in ({}, {"timeout": 600.0}):
+        seen.clear()
+        raised, _ = call_interrupted_by_alarm(handler, **options)
+        assert isinstance(raised, Alarm), (options, repr(raised))
+        assert_same_result(seen["nested"], reference, f"a call made by a signal handler {options}")
+        err = seen.get("set_threads")
+        assert isinstance(err, simhost.KernelError), (options, repr(err))
+        assert "cannot change while this thread has a kernel call in progress" in str(err), str(err)
+        assert simhost.get_threads() == before
+
+
 # ---- Threads ---------------------------------------------------------------------------
 
 
@@ -355,6 +429,8 @@ TESTS = [
     test_uncaught_ctrl_c_ends_process_by_sigint,
     test_timeout_cancels_kernel,
     test_generous_timeout_returns_normally,
+    test_a_signal_handler_exception_stops_a_running_kernel,
+    test_code_run_during_a_kernel_may_call_kernels_but_not_change_threads,
     test_other_python_threads_run_while_kernel_runs,
     test_two_threads_run_identical_kernels_concurrently,
     test_short_kernel_completes_while_long_kernel_runs,

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -167,4 +168,126 @@ TEST_CASE("SIMHOST_THREADS sets the default budget and a bad value is refused wi
   CHECK_THROWS_AS(default_threads(), ArgumentValueError);
   unsetenv("SIMHOST_THREADS");
   CHECK(default_threads() >= 1);
+}
+
+// ---- Calls run by the calling thread (run_here) ----
+
+namespace {
+
+// Records which threads ran its chunks, and runs until cancelled or `rounds` rounds.
+struct ThreadLog {
+  std::mutex mutex;
+  std::set<std::thread::id> ids;
+};
+
+KernelDef logging_kernel(std::shared_ptr<ThreadLog> log) {
+  KernelDef k = looping_kernel();
+  k.name = "logged";
+  k.run = [log](CallContext& ctx) {
+    const auto rounds = ctx.args().i64("rounds");
+    for (std::int64_t r = 0; r < rounds; ++r) {
+      parallel_for(ctx, 0, 16, 1, [&](std::int64_t, std::int64_t) {
+        std::lock_guard lock(log->mutex);
+        log->ids.insert(std::this_thread::get_id());
+      });
+      ctx.progress().add(1);
+    }
+    ctx.set_scalar("threads", static_cast<double>(log->ids.size()));
+  };
+  return k;
+}
+
+}  // namespace
+
+TEST_CASE("run_here runs the call on the calling thread, within the budget") {
+  for (int n : {1, 2}) {
+    CAPTURE(n);
+    set_threads(n);
+    auto log = std::make_shared<ThreadLog>();
+    const KernelDef k = logging_kernel(log);
+    auto call = prepare_call(k, {{"rounds", std::int64_t{50}}});
+    // Workers of an earlier call may still hold every slot for a moment: then run_here
+    // declines, and a later try succeeds.
+    bool ran = false;
+    for (int attempt = 0; attempt < 200 && !ran; ++attempt) {
+      ran = run_here(call);
+      if (!ran) std::this_thread::sleep_for(5ms);
+    }
+    REQUIRE(ran);
+    CHECK(call->done());
+    call->rethrow_if_failed();
+    CHECK(log->ids.count(std::this_thread::get_id()) == 1);
+    CHECK(log->ids.size() <= static_cast<std::size_t>(n));
+    CHECK(call->progress().done() == 50);
+  }
+}
+
+TEST_CASE("run_here declines while another call runs, and the call then runs on a worker") {
+  set_threads(2);
+  const KernelDef spin = looping_kernel();
+  auto busy = prepare_call(spin, {});
+  start(busy);
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (busy->progress().done() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(1ms);
+  REQUIRE(busy->progress().done() > 0);
+
+  auto log = std::make_shared<ThreadLog>();
+  const KernelDef k = logging_kernel(log);
+  auto call = prepare_call(k, {{"rounds", std::int64_t{3}}});
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK_FALSE(run_here(call));
+  CHECK(std::chrono::steady_clock::now() - t0 < 100ms);  // declined at once, did not wait
+  CHECK_FALSE(call->done());
+  CHECK(log->ids.empty());
+  start(call);
+  REQUIRE(call->wait_for(10s));
+  call->rethrow_if_failed();
+  CHECK(log->ids.count(std::this_thread::get_id()) == 0);
+  busy->cancel();
+  busy->wait();
+}
+
+TEST_CASE("the caller's duty runs on the calling thread from cancellation checks and can stop the kernel") {
+  set_threads(2);
+  const KernelDef spin = looping_kernel();
+  auto call = prepare_call(spin, {});
+  int duties = 0;
+  bool elsewhere = false;
+  const auto caller = std::this_thread::get_id();
+  CallerDuty duty(5ms, [&] {
+    elsewhere = elsewhere || std::this_thread::get_id() != caller;
+    if (++duties == 3) call->cancel();
+  });
+  bool ran = false;
+  for (int attempt = 0; attempt < 200 && !ran; ++attempt) {
+    ran = run_here(call, &duty);
+    if (!ran) std::this_thread::sleep_for(5ms);
+  }
+  REQUIRE(ran);
+  CHECK(duties == 3);
+  CHECK_FALSE(elsewhere);
+  CHECK_THROWS_AS(call->rethrow_if_failed(), Cancelled);
+  CHECK(call->progress().done() > 0);
+}
+
+TEST_CASE("the thread count cannot change from inside a running kernel") {
+  KernelDef k;
+  k.name = "resizer";
+  k.summary = "Changes the thread count from inside.";
+  OutputSpec y;
+  y.name = "y";
+  y.kind = Kind::Float;
+  k.outputs = {y};
+  k.run = [](CallContext& ctx) {
+    set_threads(3);
+    ctx.set_scalar("y", 1);
+  };
+  set_threads(2);
+  CHECK_THROWS_WITH_AS(run_call(k, {}),
+                       "resizer(): the thread count cannot change while this thread has a "
+                       "kernel call in progress (set_threads was called from code that runs "
+                       "during a call, such as a signal handler); change it between calls",
+                       KernelError);
+  CHECK(get_threads() == 2);
 }

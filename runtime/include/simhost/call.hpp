@@ -56,6 +56,7 @@ class Call {
                                             std::vector<std::pair<std::string, Value>>,
                                             const OutputAllocator*);
   friend void start(const std::shared_ptr<Call>&);
+  friend bool run_here(const std::shared_ptr<Call>&, CallerDuty*);
   void execute() noexcept;
 
   const KernelDef& m_kernel;
@@ -82,6 +83,15 @@ std::shared_ptr<Call> prepare_call(const KernelDef& kernel,
 /// inputs' memory alive until the call is done.
 void start(const std::shared_ptr<Call>& call);
 
+/// Runs a prepared call to its end on the calling thread, which joins the process arena for
+/// it (the kernel's parallel loops use the arena's other threads as usual), and returns true.
+/// This avoids handing the call to a worker and waiting for it (tens of microseconds). When
+/// the arena has no free slot for this thread (its threads are busy, or still hold their
+/// slots just after other work), nothing runs and it returns false: start() the call
+/// instead. `duty`, if given, is performed from the kernel's cancellation checks on this
+/// thread while it runs (see CallerDuty). Throws like start() when kernels cannot run here.
+bool run_here(const std::shared_ptr<Call>& call, CallerDuty* duty = nullptr);
+
 /// A counter that goes up each time any call in the process finishes.
 std::uint64_t completion_epoch() noexcept;
 
@@ -89,7 +99,8 @@ std::uint64_t completion_epoch() noexcept;
 /// counter. Lets one thread watch many calls without a thread per call.
 std::uint64_t wait_for_completion(std::uint64_t seen, std::chrono::nanoseconds timeout);
 
-/// Prepares, runs and waits; rethrows the kernel's error. For C++ callers and tests.
+/// Prepares and runs on this thread (or, when the arena is full, on a worker, waiting for it);
+/// rethrows the kernel's error. For C++ callers and tests.
 std::shared_ptr<Call> run_call(const KernelDef& kernel,
                                std::vector<std::pair<std::string, Value>> given);
 

@@ -14,14 +14,32 @@ int default_threads();
 int get_threads();
 
 /// Sets the thread budget (1..kMaxThreads). Waits for kernels that are running to finish
-/// before the arena is replaced. Throws ArgumentValueError for a bad count.
+/// before the arena is replaced. Throws ArgumentValueError for a bad count, and Error on a
+/// thread with a call in progress (see CallInProgress), which would wait for that call.
 void set_threads(int threads);
 
 inline constexpr int kMaxThreads = 1024;
+
+/// While alive, marks the calling thread as having a kernel call in progress: running it, or
+/// waiting for a call it started. set_threads() refuses on such a thread (code run during a
+/// call, such as a signal handler, would otherwise wait for that call to end). Kernels
+/// running on the arena are marked already; callers that wait for a call mark themselves.
+class CallInProgress {
+ public:
+  CallInProgress() noexcept;
+  ~CallInProgress();
+  CallInProgress(const CallInProgress&) = delete;
+  CallInProgress& operator=(const CallInProgress&) = delete;
+};
 
 /// Runs `task` asynchronously on the process arena (used by start()). `task` must not throw.
 /// Throws simhost::Error in a process forked after kernel threads started (oneTBB is not
 /// fork-safe), rather than hanging.
 void enqueue(std::function<void()> task);
+
+/// Runs `task` on the calling thread inside the process arena and returns true, or returns
+/// false without running it when the arena has no free slot for this thread (used by
+/// run_here()). `task` must not throw. Throws like enqueue() in a forked process.
+bool execute_here(const std::function<void()>& task);
 
 }  // namespace simhost

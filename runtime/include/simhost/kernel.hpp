@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -10,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <variant>
 #include <vector>
 
@@ -196,19 +198,51 @@ struct OutputSlot {
   bool written = false;
 };
 
+/// A duty of the thread that called a kernel and runs it itself (see run_here() in call.hpp),
+/// such as running its language's signal handlers: performed from that thread's cancellation
+/// checks, at most once per `interval`. The duty must not throw; to stop the kernel it
+/// requests cancellation.
+class CallerDuty {
+ public:
+  CallerDuty(std::chrono::nanoseconds interval, std::function<void()> duty)
+      : m_interval(interval), m_next(std::chrono::steady_clock::now() + interval),
+        m_duty(std::move(duty)) {}
+
+  /// Performs the duty when called on the thread that created this and it is due.
+  void on_check() {
+    if (std::this_thread::get_id() != m_thread) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now < m_next) return;
+    m_duty();
+    m_next = std::chrono::steady_clock::now() + m_interval;
+  }
+
+ private:
+  std::thread::id m_thread = std::this_thread::get_id();
+  std::chrono::nanoseconds m_interval;
+  std::chrono::steady_clock::time_point m_next;  // touched by m_thread only
+  std::function<void()> m_duty;
+};
+
 /// Cooperative cancellation: set by the supervisor, read by kernels at chunk boundaries.
 /// Thread-safe.
 class CancelToken {
  public:
   void request() noexcept { m_requested.store(true, std::memory_order_relaxed); }
   bool requested() const noexcept { return m_requested.load(std::memory_order_relaxed); }
-  /// Throws Cancelled when cancellation was requested.
+  /// Throws Cancelled when cancellation was requested. Gives the caller's duty, if any, its
+  /// turn first.
   void check() const {
+    if (m_duty) [[unlikely]]
+      m_duty->on_check();
     if (requested()) throw Cancelled();
   }
+  /// Set before the kernel starts and cleared after it ends, never while it runs.
+  void set_duty(CallerDuty* duty) noexcept { m_duty = duty; }
 
  private:
   std::atomic<bool> m_requested{false};
+  CallerDuty* m_duty = nullptr;
 };
 
 /// Progress in the kernel's own unit (steps, paths, sweeps). Written by kernels from any

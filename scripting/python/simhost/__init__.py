@@ -1,8 +1,8 @@
 """simhost: Python-scripted simulation with parallel C++ kernels.
 
-Kernels run as parallel C++ (Eigen + oneTBB) with the GIL released, while the calling thread
-waits as a supervisor: Ctrl-C and ``timeout=`` stop a running kernel within a fraction of a
-second, and other Python threads keep running.
+Kernels run as parallel C++ (Eigen + oneTBB) with the GIL released: Ctrl-C and ``timeout=``
+stop a running kernel within a fraction of a second, and other Python threads keep running
+(see docs/threads.md).
 
     import simhost
     r = simhost.kernels.nbody(pos=pos, vel=vel, mass=mass, dt=1e-3, steps=100)
@@ -65,13 +65,16 @@ def run(name, /, *, timeout=None, progress=None, **params):
     kernel and propagates. Float64 C-contiguous arrays are passed without a copy; inputs
     are never modified.
     """
-    report = _progress.reporter(progress, name, _progress_unit)
+    if progress is None and _core._getenv("SIMHOST_PROGRESS") is None:
+        report = None  # the common case, kept short: this is simhost's per-call overhead
+    else:
+        report = _progress.reporter(progress, name, _progress_unit)
     try:
         outputs, used, seconds = _core._run(name, params, timeout, report)
     finally:
         if isinstance(report, _progress.Bar):
             report.close()
-    return Result(name, outputs, used, seconds)
+    return Result._adopt(name, outputs, used, seconds)
 
 
 def _prefer_forkserver():

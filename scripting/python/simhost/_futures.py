@@ -93,7 +93,7 @@ class Future(concurrent.futures.Future):
                 except BaseException as e:  # noqa: BLE001 - the callable's error is the result
                     self.set_exception(e)
                 else:
-                    self.set_result(Result(self._kernel, outputs, used, seconds))
+                    self.set_result(Result._adopt(self._kernel, outputs, used, seconds))
             finally:
                 if isinstance(self._report, _progress.Bar):
                     self._report.close()

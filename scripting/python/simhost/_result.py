@@ -2,6 +2,8 @@
 
 from collections.abc import Mapping
 
+_set = object.__setattr__  # Result's own __setattr__ refuses every write
+
 
 class Result(Mapping):
     """Outputs of one kernel call.
@@ -14,10 +16,21 @@ class Result(Mapping):
     __slots__ = ("_outputs", "_kernel", "_params", "_seconds")
 
     def __init__(self, kernel, outputs, params, seconds):
-        object.__setattr__(self, "_kernel", kernel)
-        object.__setattr__(self, "_outputs", dict(outputs))
-        object.__setattr__(self, "_params", dict(params))
-        object.__setattr__(self, "_seconds", float(seconds))
+        _set(self, "_kernel", kernel)
+        _set(self, "_outputs", dict(outputs))
+        _set(self, "_params", dict(params))
+        _set(self, "_seconds", float(seconds))
+
+    @classmethod
+    def _adopt(cls, kernel, outputs, params, seconds):
+        """A Result that takes over `outputs` and `params`, new dicts nobody else holds
+        (skips __init__'s copies on the per-call path)."""
+        self = object.__new__(cls)
+        _set(self, "_kernel", kernel)
+        _set(self, "_outputs", outputs)
+        _set(self, "_params", params)
+        _set(self, "_seconds", seconds)
+        return self
 
     @property
     def kernel(self):
