@@ -1,5 +1,5 @@
 // The one check, shared by the kernels' unit tests, that a running kernel stops promptly
-// when its call is cancelled.
+// when its call is cancelled, and the wait for a call to be running that it uses.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -15,16 +15,21 @@ namespace simhost::testing {
 /// What DESIGN.md promises for Ctrl-C, timeout= and Future.cancel().
 inline constexpr auto kCancelWithin = std::chrono::milliseconds(500);
 
-/// Starts `call`, waits until it has reported progress (so the cancel surely lands in a
-/// running kernel, however busy the machine is), cancels it, and checks that it ends with
-/// Cancelled within kCancelWithin.
-inline void check_stops_promptly_when_cancelled(const std::shared_ptr<Call>& call) {
+/// Starts `call` and waits until it has reported progress, so that it is surely running
+/// however busy the machine is.
+inline void start_and_wait_until_running(const std::shared_ptr<Call>& call) {
   start(call);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (call->progress().done() == 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   REQUIRE(call->progress().done() > 0);
   REQUIRE_FALSE(call->done());
+}
+
+/// Starts `call`, waits until it runs, cancels it, and checks that it ends with Cancelled
+/// within kCancelWithin.
+inline void check_stops_promptly_when_cancelled(const std::shared_ptr<Call>& call) {
+  start_and_wait_until_running(call);
   const auto t0 = std::chrono::steady_clock::now();
   call->cancel();
   REQUIRE(call->wait_for(kCancelWithin));

@@ -13,6 +13,8 @@
 #include "simhost/executor.hpp"
 #include "simhost/parallel.hpp"
 
+#include "cancel_check.hpp"
+
 using namespace simhost;
 using namespace std::chrono_literals;
 
@@ -73,13 +75,7 @@ TEST_CASE("a running kernel stops promptly when cancelled, and the executor stay
   set_threads(2);
   const KernelDef k = looping_kernel();
   auto call = prepare_call(k, {});
-  start(call);
-  // Wait until it is demonstrably running (the machine may be busy), then cancel.
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (call->progress().done() == 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(1ms);
-  REQUIRE(call->progress().done() > 0);
-  CHECK_FALSE(call->done());
+  testing::start_and_wait_until_running(call);
   const auto t0 = std::chrono::steady_clock::now();
   call->cancel();
   REQUIRE(call->wait_for(500ms));
@@ -197,6 +193,16 @@ KernelDef logging_kernel(std::shared_ptr<ThreadLog> log) {
   return k;
 }
 
+// run_here() declines while workers of an earlier call still hold every slot (for a moment
+// after it); tries until it runs, for up to a second.
+bool run_here_soon(const std::shared_ptr<Call>& call, CallerDuty* duty = nullptr) {
+  for (int attempt = 0; attempt < 200; ++attempt) {
+    if (run_here(call, duty)) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return false;
+}
+
 }  // namespace
 
 TEST_CASE("run_here runs the call on the calling thread, within the budget") {
@@ -206,14 +212,7 @@ TEST_CASE("run_here runs the call on the calling thread, within the budget") {
     auto log = std::make_shared<ThreadLog>();
     const KernelDef k = logging_kernel(log);
     auto call = prepare_call(k, {{"rounds", std::int64_t{50}}});
-    // Workers of an earlier call may still hold every slot for a moment: then run_here
-    // declines, and a later try succeeds.
-    bool ran = false;
-    for (int attempt = 0; attempt < 200 && !ran; ++attempt) {
-      ran = run_here(call);
-      if (!ran) std::this_thread::sleep_for(5ms);
-    }
-    REQUIRE(ran);
+    REQUIRE(run_here_soon(call));
     CHECK(call->done());
     call->rethrow_if_failed();
     CHECK(log->ids.count(std::this_thread::get_id()) == 1);
@@ -226,11 +225,7 @@ TEST_CASE("run_here declines while another call runs, and the call then runs on 
   set_threads(2);
   const KernelDef spin = looping_kernel();
   auto busy = prepare_call(spin, {});
-  start(busy);
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (busy->progress().done() == 0 && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(1ms);
-  REQUIRE(busy->progress().done() > 0);
+  testing::start_and_wait_until_running(busy);
 
   auto log = std::make_shared<ThreadLog>();
   const KernelDef k = logging_kernel(log);
@@ -259,12 +254,7 @@ TEST_CASE("the caller's duty runs on the calling thread from cancellation checks
     elsewhere = elsewhere || std::this_thread::get_id() != caller;
     if (++duties == 3) call->cancel();
   });
-  bool ran = false;
-  for (int attempt = 0; attempt < 200 && !ran; ++attempt) {
-    ran = run_here(call, &duty);
-    if (!ran) std::this_thread::sleep_for(5ms);
-  }
-  REQUIRE(ran);
+  REQUIRE(run_here_soon(call, &duty));
   CHECK(duties == 3);
   CHECK_FALSE(elsewhere);
   CHECK_THROWS_AS(call->rethrow_if_failed(), Cancelled);
