@@ -265,10 +265,7 @@ TEST_CASE("the thread count cannot change from inside a running kernel") {
   KernelDef k;
   k.name = "resizer";
   k.summary = "Changes the thread count from inside.";
-  OutputSpec y;
-  y.name = "y";
-  y.kind = Kind::Float;
-  k.outputs = {y};
+  k.outputs = {float_output("y", "", "A value it never gets to set.")};
   k.run = [](CallContext& ctx) {
     set_threads(3);
     ctx.set_scalar("y", 1);
