@@ -148,22 +148,36 @@ void set_threads(int threads) {
   build_arena(p, threads);
 }
 
+namespace {
+
+// Counts a call in as running (p.mutex held); returns the arena it runs on.
+tbb::task_arena& admit(Pool& p) {
+  p.started = true;
+  ++p.running;
+  return *p.arena;
+}
+
+// Counts a call out, waking set_threads() when it was the last.
+void finish(Pool& p) {
+  std::lock_guard lock(p.mutex);
+  if (--p.running == 0) p.idle.notify_all();
+}
+
+}  // namespace
+
 void enqueue(std::function<void()> task) {
   Pool& p = pool();
   std::unique_lock lock(p.mutex);
   check_not_forked(p);
   ensure_arena(p);
-  p.started = true;
-  ++p.running;
-  tbb::task_arena* arena = p.arena.get();
+  tbb::task_arena& arena = admit(p);
   lock.unlock();
-  arena->enqueue([task = std::move(task), &p] {
+  arena.enqueue([task = std::move(task), &p] {
     {
       CallInProgress mark;
       task();
     }
-    std::lock_guard done(p.mutex);
-    if (--p.running == 0) p.idle.notify_all();
+    finish(p);
   });
 }
 
@@ -180,22 +194,19 @@ bool execute_here(const std::function<void()>& task) {
   // functor, unsupervised, for as long as the workers are busy with other calls. So this
   // thread joins only when no other call runs and a slot is free.
   if (p.running > 0 || p.slots->in_use() >= p.threads) return false;
-  p.started = true;
-  ++p.running;
-  tbb::task_arena* arena = p.arena.get();
+  tbb::task_arena& arena = admit(p);
   lock.unlock();
   // A worker may still take the last slot first; execute() then hands the functor to that
   // (idle) worker, which must not run the task.
   const std::thread::id caller = std::this_thread::get_id();
   bool ran = false;
-  arena->execute([&] {
+  arena.execute([&] {
     if (std::this_thread::get_id() != caller) return;
     ran = true;
     CallInProgress mark;
     task();
   });
-  lock.lock();
-  if (--p.running == 0) p.idle.notify_all();
+  finish(p);
   return ran;
 }
 

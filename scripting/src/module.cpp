@@ -311,25 +311,18 @@ class PyCall {
   // takes the GIL inside a kernel while the interpreter finalizes.
   bool run_here() {
     PyObject *type = nullptr, *value = nullptr, *trace = nullptr;
-    PyThreadState* state = nullptr;
+    PyThreadState* const tstate = PyThreadState_Get();
     CallerDuty duty(kSupervisorTick, [&] {
-      PyEval_RestoreThread(state);
+      PyEval_RestoreThread(tstate);
       if (type == nullptr && PyErr_CheckSignals() != 0) {
         PyErr_Fetch(&type, &value, &trace);
         m_call->cancel();
       }
-      state = PyEval_SaveThread();
+      PyEval_SaveThread();
     });
-    const bool on_main_thread = PyThread_get_thread_ident() == main_thread_ident();
-    state = PyEval_SaveThread();
-    bool ran = false;
-    try {
-      ran = simhost::run_here(m_call, on_main_thread ? &duty : nullptr);
-    } catch (...) {
-      PyEval_RestoreThread(state);
-      throw;
-    }
-    PyEval_RestoreThread(state);
+    CallerDuty* const on_main_thread =
+        PyThread_get_thread_ident() == main_thread_ident() ? &duty : nullptr;
+    const bool ran = without_gil([&] { return simhost::run_here(m_call, on_main_thread); });
     m_started = ran;
     if (type != nullptr) {
       PyErr_Restore(type, value, trace);
@@ -457,6 +450,8 @@ py::dict library_versions() {
 
 void bind_module(py::module_& m) {
   add_builtin_kernels(Registry::global());
+  // Resolved here, once: a first resolution inside two racing calls could deadlock, one
+  // thread holding the static's guard while running Python, the other the GIL.
   main_thread_ident();
   m.doc() = "Native core of simhost (use the `simhost` package, not this module).";
   m.attr("__version__") = SIMHOST_VERSION;

@@ -16,21 +16,21 @@ class Result(Mapping):
     __slots__ = ("_outputs", "_kernel", "_params", "_seconds")
 
     def __init__(self, kernel, outputs, params, seconds):
-        _set(self, "_kernel", kernel)
-        _set(self, "_outputs", dict(outputs))
-        _set(self, "_params", dict(params))
-        _set(self, "_seconds", float(seconds))
+        self._fill(kernel, dict(outputs), dict(params), float(seconds))
 
     @classmethod
     def _adopt(cls, kernel, outputs, params, seconds):
         """A Result that takes over `outputs` and `params`, new dicts nobody else holds
         (skips __init__'s copies on the per-call path)."""
         self = object.__new__(cls)
+        self._fill(kernel, outputs, params, seconds)
+        return self
+
+    def _fill(self, kernel, outputs, params, seconds):
         _set(self, "_kernel", kernel)
         _set(self, "_outputs", outputs)
         _set(self, "_params", params)
         _set(self, "_seconds", seconds)
-        return self
 
     @property
     def kernel(self):
