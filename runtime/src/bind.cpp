@@ -36,15 +36,6 @@ std::string given_type(const Value& v) {
   return std::visit(Visitor{}, v);
 }
 
-std::string index_text(std::int64_t flat, const std::vector<std::int64_t>& shape) {
-  std::vector<std::int64_t> idx(shape.size());
-  for (std::size_t d = shape.size(); d-- > 0;) {
-    idx[d] = shape[d] > 0 ? flat % shape[d] : 0;
-    flat = shape[d] > 0 ? flat / shape[d] : 0;
-  }
-  return sizes_text(idx);
-}
-
 bool violates(const ParamSpec& p, double x, std::string* rule) {
   if (p.min && (p.min->inclusive ? !(x >= p.min->value) : !(x > p.min->value))) {
     *rule = fmt::format("{} {}", p.min->inclusive ? ">=" : ">",
@@ -95,9 +86,18 @@ Value check_value(const KernelDef& k, const ParamSpec& p, Value v,
   switch (p.kind) {
     case Kind::Float: {
       double x;
-      if (auto* d = std::get_if<double>(&v)) x = *d;
-      else if (auto* i = std::get_if<std::int64_t>(&v)) x = static_cast<double>(*i);
-      else throw type_error("a float");
+      if (auto* d = std::get_if<double>(&v)) {
+        x = *d;
+      } else if (auto* i = std::get_if<std::int64_t>(&v)) {
+        if (!exact_in_double(*i))
+          throw ArgumentTypeError(fmt::format(
+              "{}(): parameter '{}' expects a float, got int {}, which float64 cannot hold "
+              "exactly (integers beyond 2**53 are rounded); pass a float if rounding is meant",
+              k.name, p.name, *i));
+        x = static_cast<double>(*i);
+      } else {
+        throw type_error("a float");
+      }
       if (p.finite && !std::isfinite(x))
         throw ArgumentValueError(fmt::format("{}(): parameter '{}' must be finite, got {}", k.name,
                                              p.name, number_text(x)));

@@ -3,26 +3,35 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cfloat>
+#include <cmath>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <optional>
+#include <unordered_set>
 #include <thread>
 
 #include <pthread.h>
 
 #include <fmt/format.h>
+#include <tbb/blocked_range.h>
 #include <tbb/global_control.h>
 #include <tbb/info.h>
+#include <tbb/parallel_reduce.h>
 #include <tbb/task_arena.h>
 #include <tbb/task_scheduler_observer.h>
 
 #include "simhost/call.hpp"
 #include "simhost/error.hpp"
+#include "simhost/text.hpp"
 
 namespace simhost {
 
 namespace {
+
+constexpr double kMaxDouble = DBL_MAX;
 
 // Counts the threads inside the arena (workers and callers that joined it). Workers stay in
 // the arena, holding their slots, for a while after their last task.
@@ -133,7 +142,10 @@ int get_threads() {
   return p.threads;
 }
 
-void set_threads(int threads) {
+namespace {
+
+// Replaces the arena once no kernel runs, waiting at most `wait` (forever when absent).
+bool change_threads(int threads, std::optional<std::chrono::nanoseconds> wait) {
   check_count(threads, "the thread count");
   if (t_calls_in_progress > 0)
     throw Error(
@@ -143,9 +155,20 @@ void set_threads(int threads) {
   Pool& p = pool();
   std::unique_lock lock(p.mutex);
   check_not_forked(p);
-  if (p.arena && p.threads == threads) return;
-  p.idle.wait(lock, [&] { return p.running == 0; });
+  if (p.arena && p.threads == threads) return true;
+  const auto idle = [&] { return p.running == 0; };
+  if (!wait) p.idle.wait(lock, idle);
+  else if (!p.idle.wait_for(lock, *wait, idle)) return false;
   build_arena(p, threads);
+  return true;
+}
+
+}  // namespace
+
+void set_threads(int threads) { change_threads(threads, std::nullopt); }
+
+bool try_set_threads(int threads, std::chrono::nanoseconds wait) {
+  return change_threads(threads, wait);
 }
 
 namespace {
@@ -245,6 +268,98 @@ std::uint64_t wait_for_completion(std::uint64_t seen, std::chrono::nanoseconds t
   return c.epoch;
 }
 
+// ---- Calls in progress ----
+
+namespace {
+struct LiveCalls {
+  std::mutex mutex;
+  std::unordered_set<CancelToken*> tokens;  // of every call whose kernel is running
+  bool stopped = false;                     // stop_all_calls() was called
+};
+LiveCalls& live_calls() {
+  static LiveCalls* l = new LiveCalls;  // never destroyed, like the pool
+  return *l;
+}
+
+// Registers a running call's token for stop_all_calls() while alive.
+class LiveCall {
+ public:
+  explicit LiveCall(CancelToken& token) : m_token(token) {
+    LiveCalls& l = live_calls();
+    std::lock_guard lock(l.mutex);
+    if (l.stopped) token.request();
+    l.tokens.insert(&token);
+  }
+  ~LiveCall() {
+    LiveCalls& l = live_calls();
+    std::lock_guard lock(l.mutex);
+    l.tokens.erase(&m_token);
+  }
+  LiveCall(const LiveCall&) = delete;
+  LiveCall& operator=(const LiveCall&) = delete;
+
+ private:
+  CancelToken& m_token;
+};
+
+// The flat index of the first NaN or inf among n doubles, or -1. Parallel on the arena the
+// call runs in; the answer does not depend on the split.
+std::int64_t first_non_finite(const double* x, std::int64_t n) {
+  constexpr std::int64_t kGrain = 1 << 15;
+  return tbb::parallel_reduce(
+      tbb::blocked_range<std::int64_t>(0, n, kGrain), std::int64_t{-1},
+      [x](const tbb::blocked_range<std::int64_t>& r, std::int64_t found) {
+        if (found >= 0 && found < r.begin()) return found;
+        bool bad = false;  // branch-free scan of the chunk first; it vectorises
+        for (std::int64_t i = r.begin(); i < r.end(); ++i) bad |= !(std::abs(x[i]) <= kMaxDouble);
+        if (!bad) return found;
+        for (std::int64_t i = r.begin(); i < r.end(); ++i)
+          if (!std::isfinite(x[i])) return found >= 0 ? std::min(found, i) : i;
+        return found;
+      },
+      [](std::int64_t a, std::int64_t b) { return a < 0 ? b : b < 0 ? a : std::min(a, b); });
+}
+
+// Throws KernelError naming the first output that holds NaN or inf where it promises not to.
+void check_finite_outputs(const KernelDef& kernel, const std::vector<OutputSlot>& outputs) {
+  for (const auto& s : outputs) {
+    if (!s.spec->finite) continue;
+    double value = 0;
+    std::string where;
+    if (s.spec->kind == Kind::Float) {
+      if (std::isfinite(s.scalar)) continue;
+      value = s.scalar;
+    } else if (s.spec->kind == Kind::Array && s.array.dtype == DType::Float64) {
+      const auto* x = static_cast<const double*>(s.array.data);
+      const std::int64_t i = first_non_finite(x, s.array.size());
+      if (i < 0) continue;
+      value = x[i];
+      where = " at index " + index_text(i, s.array.shape);
+    } else {
+      continue;
+    }
+    throw KernelError(fmt::format(
+        "{}(): output '{}' is {}{}: the simulation left the range of float64 (overflow or an "
+        "instability) for these inputs; check their scale, the time step and the coupling "
+        "constants",
+        kernel.name, s.spec->name, number_text(value), where));
+  }
+}
+}  // namespace
+
+void stop_all_calls() noexcept {
+  LiveCalls& l = live_calls();
+  std::lock_guard lock(l.mutex);
+  l.stopped = true;
+  for (CancelToken* t : l.tokens) t->request();
+}
+
+bool all_calls_stopped() noexcept {
+  LiveCalls& l = live_calls();
+  std::lock_guard lock(l.mutex);
+  return l.stopped;
+}
+
 // ---- Call ----
 
 Call::Call(const KernelDef& kernel, Args args) : m_kernel(kernel), m_args(std::move(args)) {}
@@ -284,6 +399,7 @@ void Call::execute() noexcept {
   const auto t0 = std::chrono::steady_clock::now();
   std::exception_ptr error;
   try {
+    LiveCall live(m_cancel);
     m_cancel.check();
     CallContext ctx(m_kernel, m_args, m_outputs, m_progress, m_cancel);
     m_kernel.run(ctx);
@@ -291,6 +407,7 @@ void Call::execute() noexcept {
       if (!s.written && s.spec->kind == Kind::Float)
         throw KernelError(fmt::format("{}(): the kernel finished without setting output '{}'",
                                       m_kernel.name, s.spec->name));
+    check_finite_outputs(m_kernel, m_outputs);
   } catch (const Cancelled&) {
     error = std::current_exception();
   } catch (const ArgumentTypeError&) {

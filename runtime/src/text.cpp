@@ -72,6 +72,15 @@ std::string sizes_text(const std::vector<std::int64_t>& shape) {
   return out + ")";
 }
 
+std::string index_text(std::int64_t flat, const std::vector<std::int64_t>& shape) {
+  std::vector<std::int64_t> idx(shape.size());
+  for (std::size_t d = shape.size(); d-- > 0;) {
+    idx[d] = shape[d] > 0 ? flat % shape[d] : 0;
+    flat = shape[d] > 0 ? flat / shape[d] : 0;
+  }
+  return sizes_text(idx);
+}
+
 std::string value_text(const Value& value) {
   struct Visitor {
     std::string operator()(std::monostate) const { return "None"; }

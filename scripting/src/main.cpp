@@ -2,6 +2,7 @@
 // (Py_RunMain), so scripts, -c, -m, -, the REPL, exit codes and tracebacks are python3's.
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -94,9 +95,55 @@ int kernels_command(int argc, char** argv) {
   }
 }
 
+// prepare_interpreter()'s result when Ctrl-C arrived during it: end by SIGINT, as python3 does.
+constexpr int kEndBySigint = -2;
+
+// Ends the process by SIGINT (after the interpreter has finalized), as python3 does after an
+// uncaught KeyboardInterrupt, so a shell sees the interrupt.
+[[noreturn]] void end_by_sigint() {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::signal(SIGINT, SIG_DFL);
+  std::raise(SIGINT);
+  std::_Exit(128 + SIGINT);  // not reached
+}
+
+int import_packages();
+
+volatile std::sig_atomic_t g_interrupted_at_startup = 0;
+extern "C" void note_sigint(int) { g_interrupted_at_startup = 1; }
+
+// Holds Ctrl-C back while the host imports NumPy and simhost before the user's code: an
+// interrupt inside NumPy's C-level imports would surface as a misleading ImportError. The
+// signal is noted and, once the imports are done, the process ends by SIGINT, which is what
+// python3 does for a Ctrl-C before a script's first line.
+class HoldSigint {
+ public:
+  HoldSigint() {
+    struct sigaction note {};
+    note.sa_handler = &note_sigint;
+    sigemptyset(&note.sa_mask);
+    sigaction(SIGINT, &note, &m_previous);
+  }
+  ~HoldSigint() { sigaction(SIGINT, &m_previous, nullptr); }
+  HoldSigint(const HoldSigint&) = delete;
+  HoldSigint& operator=(const HoldSigint&) = delete;
+  bool interrupted() const { return g_interrupted_at_startup != 0; }
+
+ private:
+  struct sigaction m_previous {};
+};
+
 // Runs after the interpreter starts and before the user's code: makes the package importable
-// and checks that NumPy is there. Returns an exit code, or -1 to go on.
+// and checks that NumPy is there (and is the major version simhost was built for). Returns an
+// exit code, kEndBySigint, or -1 to go on.
 int prepare_interpreter() {
+  HoldSigint hold;
+  const int rc = import_packages();
+  return hold.interrupted() ? kEndBySigint : rc;
+}
+
+int import_packages() {
   try {
     const std::string dir = package_dir();
     if (!dir.empty()) py::module_::import("sys").attr("path").attr("insert")(0, dir);
@@ -110,7 +157,16 @@ int prepare_interpreter() {
                    PY_VERSION, py::str(e.value()).cast<std::string>().c_str());
       return 1;
     }
-    py::module_::import("simhost._host").attr("install")();
+    try {
+      py::module_::import("simhost._host").attr("install")();
+    } catch (py::error_already_set& e) {
+      // simhost's own refusal (another NumPy major version): its message says what to do.
+      if (!e.matches(PyExc_ImportError) ||
+          py::getattr(e.value(), "name", py::none()).cast<std::string>() != "simhost")
+        throw;
+      std::fprintf(stderr, "simhost: %s\n", py::str(e.value()).cast<std::string>().c_str());
+      return 1;
+    }
   } catch (py::error_already_set& e) {
     e.restore();
     PyErr_Print();
@@ -122,6 +178,7 @@ int prepare_interpreter() {
 int print_version() {
   py::scoped_interpreter interpreter;
   const int rc = prepare_interpreter();
+  if (rc == kEndBySigint) end_by_sigint();
   if (rc >= 0) return rc;
   const auto numpy = py::module_::import("numpy").attr("__version__").cast<std::string>();
   const auto libs = simhost::library_versions();
@@ -150,8 +207,9 @@ int run_python(int argc, char** argv) {
     py::gil_scoped_acquire gil;
     rc = prepare_interpreter();
   }
-  if (rc >= 0) {
+  if (rc >= 0 || rc == kEndBySigint) {
     Py_FinalizeEx();
+    if (rc == kEndBySigint) end_by_sigint();
     return rc;
   }
   // Python's own main: runs the script/-c/-m/stdin/REPL, prints tracebacks, handles

@@ -92,6 +92,15 @@ void start(const std::shared_ptr<Call>& call);
 /// thread while it runs (see CallerDuty). Throws like start() when kernels cannot run here.
 bool run_here(const std::shared_ptr<Call>& call, CallerDuty* duty = nullptr);
 
+/// Cancels every call in progress and every call started from now on, for good: what a
+/// process does when it is interrupted while other threads are inside kernels, so that they
+/// end at their next chunk boundary instead of running to the end. Thread-safe.
+void stop_all_calls() noexcept;
+
+/// True once stop_all_calls() was called (a front end tells such a cancellation apart from
+/// one it asked for).
+bool all_calls_stopped() noexcept;
+
 /// A counter that goes up each time any call in the process finishes.
 std::uint64_t completion_epoch() noexcept;
 

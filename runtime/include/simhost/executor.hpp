@@ -1,6 +1,7 @@
 // The one thread budget of the process: a single TBB arena that every kernel runs in.
 #pragma once
 
+#include <chrono>
 #include <functional>
 
 namespace simhost {
@@ -17,6 +18,11 @@ int get_threads();
 /// before the arena is replaced. Throws ArgumentValueError for a bad count, and Error on a
 /// thread with a call in progress (see CallInProgress), which would wait for that call.
 void set_threads(int threads);
+
+/// Like set_threads(), but waits at most `wait` for running kernels; returns false, having
+/// changed nothing, when some still run then. Lets a front end stay responsive (Ctrl-C)
+/// while it waits, by calling this in a loop.
+bool try_set_threads(int threads, std::chrono::nanoseconds wait);
 
 inline constexpr int kMaxThreads = 1024;
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -26,6 +27,16 @@ enum class DType : int { Float64 = 1, Int64 = 2, Int32 = 3, Int8 = 4, Bool = 5 }
 std::string_view dtype_name(DType dtype) noexcept;
 /// Bytes per element.
 std::size_t dtype_size(DType dtype) noexcept;
+
+/// True when float64 holds the integer exactly: its significant bits (between the highest
+/// and lowest set bit) fit float64's 53-bit significand. Beyond 2**53 most integers do not.
+constexpr bool exact_in_double(std::uint64_t magnitude) noexcept {
+  return magnitude == 0 || (magnitude >> std::countr_zero(magnitude)) < (std::uint64_t{1} << 53);
+}
+constexpr bool exact_in_double(std::int64_t value) noexcept {
+  const auto bits = static_cast<std::uint64_t>(value);
+  return exact_in_double(value < 0 ? ~bits + 1 : bits);  // |INT64_MIN| = 2**63, exact
+}
 
 /// What a parameter or output holds.
 enum class Kind : int { Float = 1, Int = 2, Bool = 3, String = 4, Array = 5 };
@@ -118,6 +129,10 @@ struct OutputSpec {
   std::string unit;
   DType dtype = DType::Float64;
   std::vector<Dim> shape;  // resolved against the bound arguments
+  /// Float outputs (scalars and float64 arrays): the call fails with KernelError when the
+  /// kernel wrote NaN or inf, which finite inputs only produce when the simulation overflowed
+  /// or went unstable. Set false where non-finite values are legitimate results.
+  bool finite = true;
   /// Computes the shape instead of `shape` when the sizes are not sums of named sizes
   /// (e.g. sweeps / measure_every); `shape` then documents it.
   std::function<std::vector<std::int64_t>(const Args&)> shape_fn;

@@ -20,6 +20,8 @@ std::string quoted_list(const std::vector<std::string>& words, std::string_view 
 std::string number_text(double value);
 /// "(5, 3)".
 std::string sizes_text(const std::vector<std::int64_t>& shape);
+/// The index of flat (C-order) element `flat` in an array of `shape`: "(1, 2)".
+std::string index_text(std::int64_t flat, const std::vector<std::int64_t>& shape);
 /// A value as a Python literal: 1.0, 3, True, 'rk4', array(float64, (5, 3)).
 std::string value_text(const Value& value);
 /// The full human-readable signature of a kernel, as `simhost kernels NAME` prints it.

@@ -13,13 +13,50 @@ The same package serves the ``simhost`` host binary and a plain ``python3``.
 
 import sys as _sys
 
+
+def _refuse_subinterpreters():
+    """simhost's native core (pybind11, the one process-wide TBB arena) serves the main
+    interpreter only: a first import in a subinterpreter would deadlock, so it is refused."""
+    try:
+        import _xxsubinterpreters as interpreters  # CPython 3.11-3.12
+    except ImportError:
+        try:
+            import _interpreters as interpreters  # CPython 3.13+
+        except ImportError:
+            return
+    if interpreters.get_current() != interpreters.get_main():
+        raise ImportError("simhost cannot be imported in a subinterpreter: its native core "
+                          "serves the main interpreter only; import it there, or run kernels "
+                          "in a separate process (multiprocessing)", name="simhost")
+
+
+_refuse_subinterpreters()
+
 if "_simhost_core" in _sys.builtin_module_names:  # inside the simhost host binary
     import _simhost_core as _core
 else:  # plain python3: the extension module next to this file
     from . import _core
 
-from . import _progress
-from ._result import Result
+
+
+def _check_numpy(built_for):
+    """Refuses a NumPy whose major version differs from the one simhost was built with (its
+    arrays' C layout and module names differ between major versions)."""
+    import numpy
+
+    have = getattr(numpy, "__version__", "unknown")
+    if have.split(".")[0] != built_for.split(".")[0]:
+        raise ImportError(
+            f"simhost was built for NumPy {built_for}, but this Python imports NumPy {have} "
+            f"from {getattr(numpy, '__file__', '?')}; use NumPy {built_for.split('.')[0]}.x "
+            f"(Debian's python3-numpy) or rebuild simhost against NumPy {have}",
+            name="simhost")
+
+
+_check_numpy(_core._numpy_built_for)
+
+from . import _progress  # noqa: E402
+from ._result import Result  # noqa: E402
 
 __version__ = _core.__version__
 __all__ = [

@@ -1,15 +1,20 @@
 """simhost.submit, simhost.Future and simhost.arun: kernels alongside concurrent.futures and
 asyncio.
 
-A submitted kernel runs on the one TBB arena like any other call. One watcher thread (a
-Python thread, started on the first submit) waits with the GIL released for calls to finish,
-settles their futures, enforces timeouts and reports progress, so done-callbacks and progress
-callables run on a Python thread holding the GIL, never on a TBB worker, and the number of
-threads does not grow with the number of futures.
+A submitted kernel runs on the one TBB arena like any other call. A watcher (a Python
+thread) waits with the GIL released for calls to finish, settles their futures and gives
+each running call its turn of supervision (timeout, progress: the same native mechanism as
+run()), so done callbacks and progress callables run on a Python thread holding the GIL,
+never on a TBB worker, and the number of threads does not grow with the number of futures.
+
+User code run by the watcher may block, even on another future (``f.result()`` inside a
+done callback): when the watcher has been inside user code for longer than _TAKEOVER, a
+standby thread takes its place, so the other futures keep being settled and supervised.
 """
 
 import asyncio
 import concurrent.futures
+import logging
 import os
 import signal
 import sys
@@ -19,9 +24,12 @@ import time
 from . import _progress
 from ._result import Result
 
-# How often the watcher wakes without a completion (timeouts, progress).
-_TICK = 0.02
-_PROGRESS_INTERVAL = 0.1
+# How long the watcher may stay inside a callback or progress callable before a standby
+# thread takes over its work.
+_TAKEOVER = 0.05
+
+# concurrent.futures' own logger, which reports exceptions raised by done callbacks.
+_LOGGER = logging.getLogger("concurrent.futures")
 
 
 class Future(concurrent.futures.Future):
@@ -32,19 +40,20 @@ class Future(concurrent.futures.Future):
     ``cancel()`` also stops a kernel that is already running (at its next chunk boundary,
     well within 0.2 s for the built-in kernels) and then returns True; it returns False only
     when the kernel had already finished.
+
+    A done callback that raises, whatever it raises (SystemExit and KeyboardInterrupt
+    included), is logged to the ``concurrent.futures`` logger and the other callbacks still
+    run, as concurrent.futures does for Exception; nothing a callback does stops simhost's
+    futures.
     """
 
-    def __init__(self, call, kernel, timeout, report):
+    def __init__(self, call, kernel, report):
         super().__init__()
         self._call = call
         self._kernel = kernel
-        self._timeout = timeout
-        self._deadline = None if timeout is None else time.monotonic() + timeout
         self._report = report
-        self._last_report = 0.0
-        self._timed_out = False
-        self._report_error = None
-        self._settle_lock = threading.Lock()
+        self._in_user_code = False  # the watcher runs this future's callbacks or progress
+        self._settle_lock = threading.RLock()
 
     @property
     def kernel(self):
@@ -65,6 +74,13 @@ class Future(concurrent.futures.Future):
         self._call.wait()  # with the GIL released; the kernel stops at its next chunk
         return self._settle()
 
+    def _invoke_callbacks(self):
+        for callback in self._done_callbacks:
+            try:
+                callback(self)
+            except BaseException:  # noqa: BLE001 - see the class docstring
+                _LOGGER.exception("exception calling callback for %r", self)
+
     def _settle(self):
         """Moves the future to its final state once the kernel has ended. Returns True when
         it ended cancelled. Called by the watcher and by cancel(), whichever comes first."""
@@ -74,101 +90,139 @@ class Future(concurrent.futures.Future):
             try:
                 outputs, used, seconds = self._call.collect()
             except concurrent.futures.CancelledError:
-                if self._report_error is not None:
-                    self.set_exception(self._report_error)
-                elif self._timed_out:
-                    self.set_exception(TimeoutError(
-                        f"{self._kernel}() did not finish within timeout={self._timeout} s and "
-                        f"was cancelled"))
-                else:
-                    super().cancel()
-                    self.set_running_or_notify_cancel()
-                    return True
-            except BaseException as e:  # noqa: BLE001 - the kernel's error is the result
+                super().cancel()
+                self.set_running_or_notify_cancel()
+                return True
+            except BaseException as e:  # noqa: BLE001 - what ended the call is the result
                 self.set_exception(e)
             else:
-                try:
-                    if self._report is not None:  # the final report, as run() gives
-                        self._report(*self._call.progress())
-                except BaseException as e:  # noqa: BLE001 - the callable's error is the result
-                    self.set_exception(e)
-                else:
-                    self.set_result(Result._adopt(self._kernel, outputs, used, seconds))
+                self.set_result(Result._adopt(self._kernel, outputs, used, seconds))
             finally:
                 if isinstance(self._report, _progress.Bar):
                     self._report.close()
             return False
 
-    def _supervise(self, now):
-        """One watcher tick for a future whose kernel is still running."""
-        if self._deadline is not None and now > self._deadline and not self._timed_out:
-            self._timed_out = True
-            self._call.cancel()
-        if self._report is not None and now - self._last_report >= _PROGRESS_INTERVAL:
-            self._last_report = now
-            try:
-                self._report(*self._call.progress())
-            except BaseException as e:  # noqa: BLE001 - it cancels the kernel, then is raised
-                self._report_error = e
-                self._report = None
-                self._call.cancel()
-
 
 class _Watcher:
-    """The one thread that settles every future."""
+    """Settles and supervises every future, on one thread at a time (see the module doc)."""
 
     def __init__(self, core):
         self._core = core
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._futures = set()
-        self._added = threading.Event()
-        self._thread = None
+        self._owner = None  # the thread doing the work
+        self._standby = None  # a thread ready to take over when the owner is stuck
+        self._busy_since = None  # when the owner entered user code
+        self._threads = []
         self._stopping = False
 
     def add(self, future):
         with self._lock:
             self._futures.add(future)
-            if self._thread is None:
-                # Not a daemon: stop() ends it at exit, so it is never inside the native
-                # core while the interpreter finalizes.
-                self._thread = threading.Thread(target=self._loop, name="simhost-futures",
-                                                daemon=False)
-                self._thread.start()
-        self._added.set()
+            if self._owner is None and self._standby is None:
+                self._spawn()
+            self._changed.notify_all()
 
     def stop(self):
-        """Ends the thread (after every future has settled); called at exit."""
+        """Ends the threads (after every future has settled); called at exit."""
         with self._lock:
-            thread, self._stopping = self._thread, True
-        self._added.set()
-        if thread is not None:
-            thread.join()
+            self._stopping = True
+            threads = list(self._threads)
+            self._changed.notify_all()
+        for t in threads:
+            t.join()
 
     def in_flight(self):
         with self._lock:
             return [f for f in self._futures if not f.done()]
 
-    def _loop(self):
+    def _spawn(self):
+        # Not a daemon: stop() ends it at exit, so it is never inside the native core while
+        # the interpreter finalizes. Called with the lock held.
+        t = threading.Thread(target=self._run, name="simhost-futures", daemon=False)
+        self._threads.append(t)
+        t.start()
+
+    def _claim(self, me):
+        """Waits (lock held) until `me` should do the work; False when it should end."""
+        while self._owner is not me:
+            if self._stopping and not self._futures:
+                return False
+            stuck = (self._busy_since is not None
+                     and time.monotonic() - self._busy_since >= _TAKEOVER)
+            if self._owner is None or stuck:
+                self._owner, self._busy_since = me, None
+                if self._standby is me:
+                    self._standby = None
+                return True
+            if self._standby not in (None, me):
+                return False  # a standby exists already: this thread is not needed
+            self._standby = me
+            # Looks again every _TAKEOVER while there is work (no wake-up per callback).
+            self._changed.wait(_TAKEOVER if self._futures else None)
+        return True
+
+    def _run(self):
+        me = threading.current_thread()
         epoch = self._core._completion_epoch()
         while True:
             with self._lock:
-                futures = list(self._futures)
-                if self._stopping and not futures:
+                if not self._claim(me):
+                    if self._owner is me:
+                        self._owner = None
+                    self._threads.remove(me)
                     return
-            if not futures:
-                self._added.wait()
-                self._added.clear()
-                continue
-            now = time.monotonic()
+                futures = list(self._futures)
+                if not futures:
+                    if self._stopping:
+                        self._owner = None
+                        self._changed.notify_all()
+                        continue
+                    self._changed.wait()
+                    continue
             for f in futures:
-                if f._call.done():
-                    f._settle()
-                elif not f.done():
-                    f._supervise(now)
+                if f._in_user_code or f.done():
+                    if f.done():
+                        with self._lock:
+                            self._futures.discard(f)
+                    continue
+                settle = f._call.done()
+                if not settle and f._report is None:
+                    f._call.tick()  # the timeout alone: no Python code runs
+                    continue
+                self._enter(f)
+                try:
+                    if settle:
+                        f._settle()
+                    else:
+                        f._call.tick()
+                except BaseException:  # noqa: BLE001 - the machinery must go on
+                    _LOGGER.exception("simhost: error while settling %r", f)
+                finally:
+                    still_owner = self._leave(f, me)
                 if f.done():
                     with self._lock:
                         self._futures.discard(f)
-            epoch = self._core._wait_for_completion(epoch, _TICK)
+                if not still_owner:
+                    break  # a standby took over while this thread was in user code
+            else:
+                epoch = self._core._wait_for_completion(epoch, self._core._TICK)
+
+    def _enter(self, future):
+        future._in_user_code = True
+        with self._lock:
+            self._busy_since = time.monotonic()
+            if self._standby is None and not self._stopping:
+                self._spawn()
+
+    def _leave(self, future, me):
+        future._in_user_code = False
+        with self._lock:
+            if self._owner is me:
+                self._busy_since = None
+                return True
+            return False
 
 
 def install(core, unit_of):
@@ -183,15 +237,8 @@ def install(core, unit_of):
         TimeoutError on the future; ``progress`` is as for :func:`run`, called from
         simhost's watcher thread. Many futures share the one thread budget.
         """
-        if timeout is not None:
-            if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-                raise TypeError(f"{name}(): timeout expects a number of seconds or None, got "
-                                f"{type(timeout).__name__}")
-            if not timeout > 0 or timeout == float("inf"):
-                raise ValueError(f"{name}(): timeout must be a positive number of seconds, "
-                                 f"got {timeout!r}")
         report = _progress.reporter(progress, name, unit_of)
-        future = Future(core._submit(name, params), name, timeout, report)
+        future = Future(core._submit(name, params, timeout, report), name, report)
         watcher.add(future)
         return future
 
@@ -203,15 +250,20 @@ def install(core, unit_of):
 
     def wait_at_exit():
         # Like concurrent.futures: a script that ends while futures run waits for them.
-        # When it ends by an uncaught Ctrl-C, or Ctrl-C arrives during this wait, the
-        # kernels are cancelled instead and the process ends by SIGINT, as python3 does.
+        # When it ends by an uncaught Ctrl-C, or Ctrl-C arrives during this wait, every
+        # kernel is cancelled instead (futures, and calls other threads are inside, which
+        # then raise KeyboardInterrupt) and the process ends by SIGINT, as python3 does.
+        # This runs before the interpreter waits for non-daemon threads.
         pending = watcher.in_flight()
         try:
-            if getattr(sys, "last_type", None) is KeyboardInterrupt:
+            last = getattr(sys, "last_type", None)
+            if isinstance(last, type) and issubclass(last, KeyboardInterrupt):
+                core._stop_all_calls()
                 _cancel_all(pending)
             elif pending:
                 concurrent.futures.wait(pending)
         except KeyboardInterrupt:
+            core._stop_all_calls()
             _cancel_all(pending)
             watcher.stop()
             sys.stderr.flush()

@@ -56,7 +56,15 @@ class Result(Mapping):
     def __len__(self):
         return len(self._outputs)
 
+    def __reduce__(self):
+        # Pickle, copy and deepcopy rebuild a Result from its parts (copy.deepcopy copies
+        # the arrays; pickle sends them), never through __setattr__ or __getattr__.
+        return (Result._adopt, (self._kernel, dict(self._outputs), dict(self._params),
+                                self._seconds))
+
     def __getattr__(self, name):
+        if name.startswith("_"):  # private, or asked for before the slots are filled
+            raise AttributeError(name)
         try:
             return self._outputs[name]
         except KeyError:
