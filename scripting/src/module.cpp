@@ -224,7 +224,7 @@ Value to_value(const KernelDef& k, const ParamSpec& p, const py::handle& given) 
     const auto arr = py::reinterpret_borrow<py::array>(given);
     if (arr.ndim() != 0)
       throw ArgumentTypeError(fmt::format(
-          "{}(): parameter '{}' expects {} {}, got a {} array of shape {}; pass one number", k.name,
+          "{}(): parameter '{}' expects {} {}, got a {} array of shape {}; pass a single value", k.name,
           p.name, p.kind == Kind::Int ? "an" : "a", kind_name(p.kind),
           arr.dtype().attr("name").cast<std::string>(),
           py::str(arr.attr("shape")).cast<std::string>()));
