@@ -10,7 +10,6 @@
 #include <cstring>
 #include <new>
 #include <optional>
-#include <unordered_set>
 #include <thread>
 
 #include <pthread.h>
@@ -271,10 +270,17 @@ std::uint64_t wait_for_completion(std::uint64_t seen, std::chrono::nanoseconds t
 // ---- Calls in progress ----
 
 namespace {
+// Every running call, as an intrusive list of stack nodes: registering costs a lock and two
+// pointer writes, no allocation, on the ~4 us path of a plain call.
+struct LiveNode {
+  CancelToken* token;
+  LiveNode* prev = nullptr;
+  LiveNode* next = nullptr;
+};
 struct LiveCalls {
   std::mutex mutex;
-  std::unordered_set<CancelToken*> tokens;  // of every call whose kernel is running
-  bool stopped = false;                     // stop_all_calls() was called
+  LiveNode* head = nullptr;
+  bool stopped = false;  // stop_all_calls() was called
 };
 LiveCalls& live_calls() {
   static LiveCalls* l = new LiveCalls;  // never destroyed, like the pool
@@ -284,38 +290,47 @@ LiveCalls& live_calls() {
 // Registers a running call's token for stop_all_calls() while alive.
 class LiveCall {
  public:
-  explicit LiveCall(CancelToken& token) : m_token(token) {
+  explicit LiveCall(CancelToken& token) : m_node{&token} {
     LiveCalls& l = live_calls();
     std::lock_guard lock(l.mutex);
     if (l.stopped) token.request();
-    l.tokens.insert(&token);
+    m_node.next = l.head;
+    if (l.head) l.head->prev = &m_node;
+    l.head = &m_node;
   }
   ~LiveCall() {
     LiveCalls& l = live_calls();
     std::lock_guard lock(l.mutex);
-    l.tokens.erase(&m_token);
+    if (m_node.prev) m_node.prev->next = m_node.next;
+    else l.head = m_node.next;
+    if (m_node.next) m_node.next->prev = m_node.prev;
   }
   LiveCall(const LiveCall&) = delete;
   LiveCall& operator=(const LiveCall&) = delete;
 
  private:
-  CancelToken& m_token;
+  LiveNode m_node;
 };
 
 // The flat index of the first NaN or inf among n doubles, or -1. Parallel on the arena the
 // call runs in; the answer does not depend on the split.
 std::int64_t first_non_finite(const double* x, std::int64_t n) {
   constexpr std::int64_t kGrain = 1 << 15;
+  const auto scan = [x](std::int64_t lo, std::int64_t hi) -> std::int64_t {
+    bool bad = false;  // branch-free first; it vectorises
+    for (std::int64_t i = lo; i < hi; ++i) bad |= !(std::abs(x[i]) <= kMaxDouble);
+    if (bad)
+      for (std::int64_t i = lo; i < hi; ++i)
+        if (!std::isfinite(x[i])) return i;
+    return -1;
+  };
+  if (n <= kGrain) return scan(0, n);  // small outputs: no parallel loop to start
   return tbb::parallel_reduce(
       tbb::blocked_range<std::int64_t>(0, n, kGrain), std::int64_t{-1},
-      [x](const tbb::blocked_range<std::int64_t>& r, std::int64_t found) {
+      [&scan](const tbb::blocked_range<std::int64_t>& r, std::int64_t found) {
         if (found >= 0 && found < r.begin()) return found;
-        bool bad = false;  // branch-free scan of the chunk first; it vectorises
-        for (std::int64_t i = r.begin(); i < r.end(); ++i) bad |= !(std::abs(x[i]) <= kMaxDouble);
-        if (!bad) return found;
-        for (std::int64_t i = r.begin(); i < r.end(); ++i)
-          if (!std::isfinite(x[i])) return found >= 0 ? std::min(found, i) : i;
-        return found;
+        const std::int64_t i = scan(r.begin(), r.end());
+        return i < 0 ? found : found >= 0 ? std::min(found, i) : i;
       },
       [](std::int64_t a, std::int64_t b) { return a < 0 ? b : b < 0 ? a : std::min(a, b); });
 }
@@ -351,7 +366,7 @@ void stop_all_calls() noexcept {
   LiveCalls& l = live_calls();
   std::lock_guard lock(l.mutex);
   l.stopped = true;
-  for (CancelToken* t : l.tokens) t->request();
+  for (LiveNode* n = l.head; n; n = n->next) n->token->request();
 }
 
 bool all_calls_stopped() noexcept {

@@ -55,6 +55,13 @@ py::dtype to_numpy(DType dtype) {
 // written as backslash escapes and NUL as \x00, so such a name matches nothing registered and
 // reads whole in the error message (which is a C string).
 std::string name_text(const py::handle& s) {
+  Py_ssize_t size = 0;
+  if (const char* utf8 = PyUnicode_AsUTF8AndSize(s.ptr(), &size)) {  // cached: the common case
+    const std::string_view text(utf8, static_cast<std::size_t>(size));
+    if (text.find('\0') == std::string_view::npos) return std::string(text);
+  } else {
+    PyErr_Clear();  // lone surrogates
+  }
   py::object bytes = py::reinterpret_steal<py::object>(
       PyUnicode_AsEncodedString(s.ptr(), "utf-8", "backslashreplace"));
   if (!bytes) throw py::error_already_set();
