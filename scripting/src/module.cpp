@@ -373,7 +373,7 @@ class Supervision {
   /// run for it raised, then TimeoutError, KeyboardInterrupt (the process is being
   /// interrupted: stop_all_calls()), or the kernel's own error; otherwise makes the final
   /// progress report, whose exception is raised too. The same rules for run() and futures.
-  void finish(const Call& call) {
+  void finish(Call& call) {
     if (m_error_type) {
       PyErr_Restore(m_error_type.release().ptr(), m_error_value.release().ptr(),
                     m_error_trace.release().ptr());
@@ -402,8 +402,8 @@ class Supervision {
   }
 
  private:
-  bool report_progress(const Call& call) {
-    auto& progress = const_cast<Call&>(call).progress();
+  bool report_progress(Call& call) {
+    const Progress& progress = call.progress();
     PyObject* r = PyObject_CallFunction(m_progress.ptr(), "LL", static_cast<long long>(progress.done()),
                                         static_cast<long long>(progress.total()));
     Py_XDECREF(r);
