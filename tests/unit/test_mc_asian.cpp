@@ -338,14 +338,14 @@ TEST_CASE("antithetic pairs reduce the european variance as much as theory says"
         1.5);
 }
 
-TEST_CASE("results are bit-identical at 1, 2 and 3 threads") {
+TEST_CASE("results are bit-identical at 1, 2, 3 and 16 threads") {
   Option o;
   o.steps = 37;  // not a multiple of the SIMD width
   for (bool antithetic : {false, true}) {
     for (bool cv : {false, true}) {
       set_threads(1);
       const Estimate reference = price(o, 30002, 17, antithetic, cv);  // ragged chunks
-      for (int n : {2, 3}) {
+      for (int n : {2, 3, 16}) {
         SUBCASE((std::to_string(n) + " threads, antithetic " + std::to_string(antithetic) +
                  ", control variate " + std::to_string(cv))
                     .c_str()) {

@@ -197,11 +197,11 @@ TEST_CASE("total momentum is conserved to rounding") {
   for (int d = 0; d < 3; ++d) CHECK(std::abs(p[d] - p0[d]) < kRoundingTolerance * scale);
 }
 
-TEST_CASE("results are bit-identical at 1, 2 and 3 threads") {
+TEST_CASE("results are bit-identical at 1, 2, 3 and 16 threads") {
   Bodies b = random_bodies(333, 11);  // not a multiple of the SIMD width or chunk size
   set_threads(1);
   auto reference = evolve(b, 1e-3, 7);
-  for (int n : {2, 3}) {
+  for (int n : {2, 3, 16}) {
     SUBCASE(("threads = " + std::to_string(n)).c_str()) {
       set_threads(n);
       auto call = evolve(b, 1e-3, 7);

@@ -437,7 +437,7 @@ TEST_CASE("the saved trajectory is the state on the output grid, and steps = 0 r
   CHECK(n.trajectory.empty());
 }
 
-TEST_CASE("results are bit-identical at 1, 2 and 3 threads") {
+TEST_CASE("results are bit-identical at 1, 2, 3 and 16 threads") {
   const int m = 333;  // not a multiple of the tile sizes
   std::vector<double> y0 = lorenz_states(m, 11), p = lorenz_sweep(m);
   auto run = [&](const char* method) {
@@ -452,7 +452,7 @@ TEST_CASE("results are bit-identical at 1, 2 and 3 threads") {
   };
   set_threads(1);
   const Solution rk4 = run("rk4"), dopri5 = run("dopri5");
-  for (int n : {2, 3}) {
+  for (int n : {2, 3, 16}) {
     SUBCASE(("threads = " + std::to_string(n)).c_str()) {
       set_threads(n);
       const Solution a = run("rk4"), b = run("dopri5");
