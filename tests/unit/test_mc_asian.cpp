@@ -420,10 +420,13 @@ TEST_CASE("very long paths are cancelled inside a path") {
   Option o;
   o.steps = 400000000;  // one chunk is one path of 4e8 steps: seconds of work
   auto call = prepare_call(mc_asian(), inputs(o, 2, 1, false, false));
-  start(call);
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Progress counts whole paths, so it shows nothing here: wait for the kernel's CPU time.
+  testing::start_and_wait_until_busy(call, std::chrono::milliseconds(50));
+  CHECK(call->progress().done() == 0);  // still inside the first path
+  const auto t0 = std::chrono::steady_clock::now();
   call->cancel();
-  REQUIRE(call->wait_for(std::chrono::milliseconds(500)));
+  REQUIRE(call->wait_for(testing::kCancelWithin));
+  CHECK(std::chrono::steady_clock::now() - t0 < testing::kCancelWithin);
   CHECK_THROWS_AS(call->rethrow_if_failed(), Cancelled);
   set_threads(2);
 }
