@@ -226,6 +226,7 @@ def benchmark():
         "compare": compare_energy,
         "measure": "rel diff of the mean energy per site",
         "tolerance": 0.02,
+        "bitwise_across_threads": True,
         "work": lambda p: (p["L"] * p["L"] * p["sweeps"], "spin updates"),
         # int8 spins: each half-sweep reads the other colour (L^2/2 bytes) and reads and
         # writes its own (L^2 bytes), so 3 L^2 bytes a sweep.

@@ -223,6 +223,7 @@ def benchmark():
         "compare": compare,
         "measure": "distance in combined standard errors",
         "tolerance": 5.0,
+        "bitwise_across_threads": True,
         "work": lambda p: (p["paths"] * p["steps"], "path-steps"),
         # An estimate, ~75 flops a path-step: one exp (range reduction and a degree-13
         # polynomial, ~32), half of a Box-Muller pair (log, sqrt, sin or cos polynomials,

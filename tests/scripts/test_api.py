@@ -80,6 +80,13 @@ def test_result_params_include_defaults():
     assert p["dt"] == DT and p["steps"] == STEPS and isinstance(p["steps"], int), p
     r2 = simhost.kernels.nbody(pos=pos, vel=vel, mass=mass, dt=DT, steps=STEPS, G=2.5, eps=0.25)
     assert r2.params["G"] == 2.5 and r2.params["eps"] == 0.25, r2.params
+    # The params are what the kernel used: running them again reproduces each result bit for
+    # bit, and G and eps really changed the physics.
+    for result in (r, r2):
+        again = simhost.kernels.nbody(**result.params)
+        for name in result:
+            assert same_bits(again[name], result[name]), name
+    assert not same_bits(r2.energy, r.energy) and not same_bits(r2.vel, r.vel)
 
 
 def test_result_seconds():
@@ -111,9 +118,18 @@ def test_outputs_own_their_memory():
         assert arr.flags.writeable, f"output {name!r} is not writeable"
         assert arr.flags.c_contiguous, name
     assert not np.shares_memory(r.pos, pos) and not np.shares_memory(r.vel, vel)
-    before = r.energy.copy()
-    r.energy[0] = 123.0  # writeable means really writeable
-    assert r.energy[0] == 123.0 and before[0] != 123.0
+    # Each output owns its own memory: writing into every output of one result changes no
+    # other array, and the next call with the same inputs still gives the same values.
+    before = {name: r[name].copy() for name in r}
+    reference = simhost.kernels.nbody(pos=pos, vel=vel, mass=mass, dt=DT, steps=STEPS)
+    for name in r:
+        r[name][...] = -7.0
+    for name in r:
+        assert not np.shares_memory(r[name], reference[name]), name
+        assert same_bits(reference[name], before[name]), f"writing into r.{name} changed another result"
+    again = simhost.kernels.nbody(pos=pos, vel=vel, mass=mass, dt=DT, steps=STEPS)
+    for name in again:
+        assert same_bits(again[name], before[name]), f"output {name!r} of a later call differs"
 
 
 # ---- Zero copy and conversions --------------------------------------------------------
@@ -272,6 +288,10 @@ def test_numpy_scalars_accepted():
     assert r.params["steps"] == 5 and type(r.params["steps"]) is int, r.params["steps"]
     assert r.params["dt"] == float(np.float32(DT)), r.params["dt"]
     assert isinstance(r.params["dt"], float), type(r.params["dt"])
+    # ... and the kernel computed with those values: the same as plain Python numbers.
+    plain = call(steps=5, dt=float(np.float32(DT)))
+    for name in plain:
+        assert same_bits(r[name], plain[name]), name
 
 
 def test_unknown_parameter_like_python():
@@ -320,6 +340,7 @@ def test_bad_timeout_refused():
 
 
 def test_kernel_failure_raises_kernel_error():
+    before = call()  # made before the failure: what a healthy process computes
     pos, vel, mass = make_inputs()
     pos = pos.copy()
     pos[1] = pos[0]  # two bodies at the same point, no softening: the energy is not finite
@@ -327,15 +348,15 @@ def test_kernel_failure_raises_kernel_error():
                       lambda: simhost.kernels.nbody(pos=pos, vel=vel, mass=mass, dt=DT,
                                                     steps=STEPS, eps=0.0), "nbody", "energy")
     assert not isinstance(e, (TypeError, ValueError)), type(e).__mro__
-    # The process stays healthy: the next call works and gives the same bits as before.
-    a = call()
-    b = call()
-    for name in a:
-        assert same_bits(a[name], b[name]), name
-    assert np.all(np.isfinite(a.energy))
+    # The process stays healthy: a call after the failure gives the same bits as before it.
+    after = call()
+    for name in before:
+        assert same_bits(after[name], before[name]), name
+    assert np.all(np.isfinite(after.energy))
 
 
 def test_allocation_failure_is_memory_error():
+    before = call()
     pos, vel, mass = make_inputs()
     # 10**13 energies (73 TiB) cannot be allocated: MemoryError before the kernel starts.
     simhost_testing.expect_raises(MemoryError,
@@ -347,7 +368,9 @@ def test_allocation_failure_is_memory_error():
                   lambda: simhost.kernels.nbody(pos=huge, vel=huge,
                                                 mass=np.broadcast_to(1.0, (10**11,)),
                                                 dt=DT, steps=1), "allocate")
-    assert np.all(np.isfinite(call().energy))  # and the process goes on
+    after = call()  # and the process goes on, computing what it computed before
+    for name in before:
+        assert same_bits(after[name], before[name]), name
 
 
 # ---- Signature, help, describe ---------------------------------------------------------

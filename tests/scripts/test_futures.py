@@ -28,6 +28,7 @@ def bodies(n, seed=0):
 
 
 LONG = bodies(20000, seed=1)    # ~0.1-0.2 s per step: minutes for thousands of steps
+MEDIUM = bodies(4000, seed=2)   # milliseconds per step: progress shows at once even under load
 
 
 def same_bits(a, b):
@@ -69,7 +70,7 @@ def test_bad_arguments_raise_at_submit_and_kernel_errors_land_in_the_future():
 
 def test_cancel_stops_a_running_kernel_quickly():
     calls = []
-    f = simhost.submit("nbody", **LONG, steps=100000)
+    f = simhost.submit("nbody", **MEDIUM, steps=10**7)
     f.add_done_callback(lambda fut: calls.append((fut.cancelled(),
                                                   threading.current_thread().name)))
     wait_running(f)
@@ -161,9 +162,15 @@ def test_asyncio_wrap_future_and_arun():
         a = await asyncio.wrap_future(simhost.submit("nbody", **inputs, steps=12))
         b, c = await asyncio.gather(simhost.arun("nbody", **inputs, steps=12),
                                     simhost.arun("nbody", **inputs, steps=3))
-        # Cancelling the awaiting task cancels the running kernel.
-        task = asyncio.ensure_future(simhost.arun("nbody", **LONG, steps=100000))
-        await asyncio.sleep(0.3)
+        # Cancelling the awaiting task cancels the running kernel: wait until its progress
+        # shows it running (reported on the watcher thread), then cancel.
+        running = threading.Event()
+        task = asyncio.ensure_future(simhost.arun("nbody", **MEDIUM, steps=10**7,
+                                                  progress=lambda done, total: done and running.set()))
+        end = time.monotonic() + 10.0
+        while not running.is_set():
+            assert time.monotonic() < end, "the kernel never started"
+            await asyncio.sleep(0.005)
         t0 = time.monotonic()
         task.cancel()
         try:
@@ -196,7 +203,14 @@ def run_script(body, interrupt_after=None):
 
 
 PRELUDE = """
+    import time
     import numpy as np, simhost
+
+    def wait_running(future):  # as in the parent: until progress shows the kernel running
+        end = time.monotonic() + 10.0
+        while future.progress()[0] == 0:
+            assert time.monotonic() < end, "the kernel never started"
+            time.sleep(0.005)
     n = 20000
     rng = np.random.default_rng(0)
     big = dict(pos=rng.normal(size=(n, 3)), vel=np.zeros((n, 3)), mass=np.full(n, 1 / n),
@@ -220,9 +234,10 @@ def test_a_script_that_ends_while_futures_run_waits_for_them():
 
 def test_ctrl_c_while_waiting_at_exit_cancels_and_ends_by_sigint():
     rc, out, err, after = run_script(PRELUDE + """
-    f = simhost.submit("nbody", **big, steps=100000)
+    f = simhost.submit("nbody", **small, steps=10**7)  # ms a step: runs at once under load
+    wait_running(f)
     print("ready", flush=True)
-    """, interrupt_after=0.5)
+    """, interrupt_after=0.3)  # time for the script to end and the host to wait at exit
     assert rc == -signal.SIGINT, (rc, err)
     assert after < 1.0, after
     assert "Fatal" not in err and "terminate" not in err, err
@@ -230,11 +245,11 @@ def test_ctrl_c_while_waiting_at_exit_cancels_and_ends_by_sigint():
 
 def test_uncaught_ctrl_c_with_futures_running_ends_by_sigint_at_once():
     rc, out, err, after = run_script(PRELUDE + """
-    import time
-    f = simhost.submit("nbody", **big, steps=100000)
+    f = simhost.submit("nbody", **small, steps=10**7)  # ms a step: runs at once under load
+    wait_running(f)
     print("ready", flush=True)
     time.sleep(60)
-    """, interrupt_after=0.3)
+    """, interrupt_after=0.1)
     assert rc == -signal.SIGINT, (rc, err)
     assert after < 1.0, after
     assert "KeyboardInterrupt" in err and "Fatal" not in err, err
@@ -242,10 +257,12 @@ def test_uncaught_ctrl_c_with_futures_running_ends_by_sigint_at_once():
 
 def test_a_daemon_thread_running_a_kernel_at_exit_does_not_abort():
     rc, out, err, _ = run_script(PRELUDE + """
-    import threading, time
-    threading.Thread(target=lambda: simhost.run("nbody", **big, steps=100000),
+    import threading
+    running = threading.Event()  # set by the kernel's progress: it surely runs at exit
+    threading.Thread(target=lambda: simhost.run("nbody", **small, steps=10**7,
+                                                progress=lambda done, total: done and running.set()),
                      daemon=True).start()
-    time.sleep(0.5)
+    assert running.wait(10.0), "the kernel never started"
     print("ending", flush=True)
     """)
     assert rc == 0, (rc, err)

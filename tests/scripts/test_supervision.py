@@ -29,8 +29,13 @@ CHILD = os.path.join(HERE, "_interrupt_child.py")
 
 # The promises under test: a running kernel stops within this long of Ctrl-C or its timeout.
 RESPONSE_S = 0.5
-# How long the child's kernel runs before the signal, so that it is surely inside the kernel.
-KERNEL_RUNNING_S = 0.3
+# CPU time the child spends after printing "started" before the signal: nothing but the
+# kernel runs then, so this shows it is inside the kernel (a progress callable would show it
+# too, but would move the call off the plain run-on-the-calling-thread path under test).
+KERNEL_CPU_S = 0.2
+# When a SIGALRM fires during a plain call on this thread (which nothing can watch from
+# outside while it runs): long after the call began, long before it would end (minutes).
+ALARM_AFTER_S = 0.3
 # Generous limits for things that only bound a hang (start-up, exit), not a promise.
 START_LIMIT_S = 60.0
 EXIT_LIMIT_S = 30.0
@@ -89,6 +94,22 @@ class Child:
             if line == "started":
                 return
 
+    def cpu_seconds(self):
+        """User + system CPU time of the child so far (/proc/PID/stat fields 14 and 15)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def wait_kernel_running(self):
+        """After wait_started(): waits until the child has burnt KERNEL_CPU_S of CPU time
+        in its kernel call."""
+        start = self.cpu_seconds()
+        end = time.monotonic() + START_LIMIT_S
+        while self.cpu_seconds() - start < KERNEL_CPU_S:
+            assert self.proc.poll() is None, f"the child ended early: {self.stderr_text()}"
+            assert time.monotonic() < end, "the child's kernel never ran"
+            time.sleep(0.01)
+
     def stderr_text(self, limit=5.0):
         try:
             self.proc.wait(limit)
@@ -120,7 +141,7 @@ def test_ctrl_c_interrupts_kernel_and_process_stays_healthy():
     child = Child("caught")
     try:
         child.wait_started()
-        time.sleep(KERNEL_RUNNING_S)
+        child.wait_kernel_running()
         assert child.proc.poll() is None, f"the child ended early: {child.stderr_text()}"
         sent = time.monotonic()
         child.proc.send_signal(signal.SIGINT)
@@ -148,7 +169,7 @@ def test_uncaught_ctrl_c_ends_process_by_sigint():
     child = Child("uncaught")
     try:
         child.wait_started()
-        time.sleep(KERNEL_RUNNING_S)
+        child.wait_kernel_running()
         assert child.proc.poll() is None, f"the child ended early: {child.stderr_text()}"
         sent = time.monotonic()
         child.proc.send_signal(signal.SIGINT)
@@ -218,7 +239,7 @@ class Alarm(Exception):
     pass
 
 
-def call_interrupted_by_alarm(handler, after_s=KERNEL_RUNNING_S, **call_options):
+def call_interrupted_by_alarm(handler, after_s=ALARM_AFTER_S, **call_options):
     """Runs a call of minutes with `handler` on SIGALRM, set to fire after `after_s`; returns
     (the exception the call raised, seconds from the alarm to the exception)."""
     fired = {}
@@ -372,10 +393,14 @@ def test_short_kernel_completes_while_long_kernel_runs():
         reference = simhost.kernels.nbody(**short)
         long_timeout = 3.0
         outcome = {}
+        running = threading.Event()  # set once the long kernel's progress shows it running
 
         def long_call():
             try:
-                simhost.kernels.nbody(**long_inputs(), timeout=long_timeout)
+                # 4000 bodies: steps of milliseconds, so progress shows it running at once
+                # (20000 bodies take seconds a step on a loaded machine).
+                simhost.kernels.nbody(**nbody_inputs(4000, 10**7, 11), timeout=long_timeout,
+                                      progress=lambda done, total: done and running.set())
                 outcome["long"] = "returned"
             except TimeoutError:
                 outcome["long"] = "timeout"
@@ -385,7 +410,7 @@ def test_short_kernel_completes_while_long_kernel_runs():
 
         t = threading.Thread(target=long_call)
         t.start()
-        time.sleep(KERNEL_RUNNING_S)  # the long kernel is running now
+        assert running.wait(long_timeout), "the long kernel never started"
         t0 = time.monotonic()
         r = simhost.kernels.nbody(**short)
         short_end = time.monotonic()

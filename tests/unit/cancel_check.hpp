@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <ctime>
 #include <memory>
 #include <thread>
 
@@ -23,6 +24,21 @@ inline void start_and_wait_until_running(const std::shared_ptr<Call>& call) {
   while (call->progress().done() == 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   REQUIRE(call->progress().done() > 0);
+  REQUIRE_FALSE(call->done());
+}
+
+/// For a call that reports no progress for a long time (one path of 4e8 steps): starts it and
+/// waits until the process has spent `cpu` of CPU time since, which nothing but the kernel
+/// does while this thread sleeps, so it is surely running.
+inline void start_and_wait_until_busy(const std::shared_ptr<Call>& call,
+                                      std::chrono::milliseconds cpu) {
+  const std::clock_t c0 = std::clock();
+  start(call);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  const auto needed = static_cast<std::clock_t>(cpu.count() * (CLOCKS_PER_SEC / 1000));
+  while (std::clock() - c0 < needed && !call->done() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  REQUIRE(std::clock() - c0 >= needed);
   REQUIRE_FALSE(call->done());
 }
 

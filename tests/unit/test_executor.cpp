@@ -125,7 +125,7 @@ TEST_CASE("failures inside a kernel become KernelErrors that name the kernel") {
                        KernelError);
 }
 
-TEST_CASE("deterministic_reduce gives the same bits at 1, 2 and 3 threads") {
+TEST_CASE("deterministic_reduce gives the same bits at 1, 2, 3 and 16 threads") {
   KernelDef k;
   k.name = "sum";
   k.summary = "Sums an ill-conditioned series.";
@@ -146,7 +146,7 @@ TEST_CASE("deterministic_reduce gives the same bits at 1, 2 and 3 threads") {
   };
   set_threads(1);
   const double reference = run_call(k, {})->output("s").scalar;
-  for (int n : {2, 3}) {
+  for (int n : {2, 3, 16}) {
     CAPTURE(n);
     set_threads(n);
     for (int repeat = 0; repeat < 5; ++repeat) CHECK(run_call(k, {})->output("s").scalar == reference);
