@@ -1,6 +1,9 @@
 // Signature types, bound-argument accessors and the call context.
 #include "simhost/kernel.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include "simhost/text.hpp"
@@ -40,10 +43,40 @@ std::string_view kind_name(Kind kind) noexcept {
   return "unknown";
 }
 
-std::int64_t ArrayView::size() const noexcept {
+std::int64_t ArrayView::size() const {
+  if (std::any_of(shape.begin(), shape.end(), [](std::int64_t d) { return d < 0; }))
+    throw ArgumentValueError(
+        fmt::format("an array of shape {} has a negative dimension", sizes_text(shape)));
+  // Empty when any dimension is 0, however large the others are.
+  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return 0;
   std::int64_t n = 1;
-  for (auto d : shape) n *= d;
+  bool overflow = false;
+  for (auto d : shape)
+    if (!overflow) overflow = __builtin_mul_overflow(n, d, &n);
+  if (overflow)
+    throw ArgumentValueError(fmt::format("an array of shape {} has more than 2^63 - 1 elements",
+                                         sizes_text(shape)));
   return n;
+}
+
+std::size_t ArrayView::bytes() const {
+  std::int64_t b = 0;
+  if (__builtin_mul_overflow(size(), static_cast<std::int64_t>(dtype_size(dtype)), &b))
+    throw ArgumentValueError(fmt::format("a {} array of shape {} has more than 2^63 - 1 bytes",
+                                         dtype_name(dtype), sizes_text(shape)));
+  return static_cast<std::size_t>(b);
+}
+
+std::int64_t size_add(std::int64_t a, std::int64_t b) {
+  std::int64_t r = 0;
+  if (__builtin_add_overflow(a, b, &r)) throw SizeOverflow();
+  return r;
+}
+
+std::int64_t size_mul(std::int64_t a, std::int64_t b) {
+  std::int64_t r = 0;
+  if (__builtin_mul_overflow(a, b, &r)) throw SizeOverflow();
+  return r;
 }
 
 std::string Dim::text() const {

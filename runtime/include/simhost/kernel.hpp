@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -40,10 +41,12 @@ struct ArrayView {
   DType dtype = DType::Float64;
   std::vector<std::int64_t> shape;
 
-  std::int64_t size() const noexcept;
-  std::size_t bytes() const noexcept { return static_cast<std::size_t>(size()) * dtype_size(dtype); }
+  /// Number of elements. Throws ArgumentValueError for a negative dimension or when the
+  /// count (or bytes()) exceeds 2^63 - 1, which no array can have.
+  std::int64_t size() const;
+  std::size_t bytes() const;
   template <class T>
-  std::span<T> as() const noexcept {
+  std::span<T> as() const {
     return {static_cast<T*>(data), static_cast<std::size_t>(size())};
   }
 };
@@ -119,9 +122,20 @@ struct OutputSpec {
   DType dtype = DType::Float64;
   std::vector<Dim> shape;  // resolved against the bound arguments
   /// Computes the shape instead of `shape` when the sizes are not sums of named sizes
-  /// (e.g. sweeps / measure_every); `shape` then documents it.
+  /// (e.g. sweeps / measure_every); `shape` then documents it. It must not overflow for any
+  /// arguments bind() accepts: sums and products of parameters go through size_add() and
+  /// size_mul(). Negative sizes are refused.
   std::function<std::vector<std::int64_t>(const Args&)> shape_fn;
+  /// The parameters (or named sizes) that shape_fn reads, named with their values when the
+  /// output would be too large ("steps=..., save_every=1 would need ... bytes"). Empty: the
+  /// symbols of `shape` (with shape_fn: every int parameter).
+  std::vector<std::string> sized_by;
 };
+
+/// a + b and a * b for sizes computed in a shape_fn (non-negative operands). Throw
+/// SizeOverflow past 2^63 - 1; output_shape() reports it naming the output and parameters.
+std::int64_t size_add(std::int64_t a, std::int64_t b);
+std::int64_t size_mul(std::int64_t a, std::int64_t b);
 
 /// Builders for outputs: an array of the given shape, or a float.
 OutputSpec array_output(std::string name, std::vector<Dim> shape, std::string unit, std::string doc,
@@ -167,6 +181,8 @@ class Args {
   std::int64_t size(std::string_view symbol) const;
 
   const std::vector<std::pair<std::string, Value>>& items() const noexcept { return m_values; }
+  /// The name of the kernel these arguments were bound for.
+  const std::string& kernel_name() const noexcept { return m_kernel; }
   const std::vector<std::pair<std::string, std::int64_t>>& sizes() const noexcept { return m_sizes; }
 
  private:
@@ -182,8 +198,15 @@ class Args {
 /// writes them.
 Args bind(const KernelDef& kernel, std::vector<std::pair<std::string, Value>> given);
 
-/// The resolved shape of an output for these arguments.
+/// The resolved shape of an output for these arguments, computed without overflow. Throws
+/// ArgumentValueError, naming the output and the parameters its size comes from, for a
+/// negative size or an array no machine can hold: a dimension, an element count or a byte
+/// count above 2^63 - 1 (PTRDIFF_MAX, the limit of numpy and of C++ objects alike).
 std::vector<std::int64_t> output_shape(const OutputSpec& out, const Args& args);
+
+/// "steps=4611686018427387904" (or "N=5", "y0 of shape (4, 3)"): the arguments an output's
+/// size comes from, for error messages; empty when its shape is fixed.
+std::string sized_by_text(const OutputSpec& out, const Args& args);
 
 /// Throws the TypeError-like error for a parameter name the kernel does not have, with
 /// the closest names ("nbody() got an unexpected keyword argument 'stesp'; did you mean
@@ -246,11 +269,19 @@ class CancelToken {
 };
 
 /// Progress in the kernel's own unit (steps, paths, sweeps). Written by kernels from any
-/// worker, read by the supervisor. Thread-safe.
+/// worker, read by the supervisor. Thread-safe. Counts saturate at 2^63 - 1 (a kernel whose
+/// total does not fit, such as M systems times 2^62 steps, passes 2^63 - 1).
 class Progress {
  public:
   void set_total(std::int64_t total) noexcept { m_total.store(total, std::memory_order_relaxed); }
-  void add(std::int64_t n) noexcept { m_done.fetch_add(n, std::memory_order_relaxed); }
+  /// Adds n >= 0 done.
+  void add(std::int64_t n) noexcept {
+    constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+    std::int64_t done = m_done.load(std::memory_order_relaxed);
+    while (!m_done.compare_exchange_weak(done, done > kMax - n ? kMax : done + n,
+                                         std::memory_order_relaxed)) {
+    }
+  }
   std::int64_t done() const noexcept { return m_done.load(std::memory_order_relaxed); }
   std::int64_t total() const noexcept { return m_total.load(std::memory_order_relaxed); }
 
