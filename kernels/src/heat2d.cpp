@@ -241,7 +241,8 @@ void run_heat2d(CallContext& ctx) {
     return;
   }
   // Passes of nearly equal depth. The first reads u0 and writes u; the others work in place.
-  const std::int64_t passes = (steps + g.depth - 1) / g.depth;
+  // (Rounded up without forming steps + depth - 1, which overflows for steps near 2^63.)
+  const std::int64_t passes = steps / g.depth + (steps % g.depth != 0 ? 1 : 0);
   const std::int64_t base = steps / passes, deeper = steps % passes;
 
   tbb::enumerable_thread_specific<Ring> rings([&] { return Ring(g); });

@@ -375,6 +375,8 @@ KernelDef ising2d_kernel() {
                    "Energy per site, H / L^2, after each measured sweep (ground state: -2 - "
                    "|h|)."),
   };
+  k.outputs[0].sized_by = {"L", "spins"};
+  k.outputs[1].sized_by = k.outputs[2].sized_by = {"sweeps", "measure_every"};
   k.outputs[0].shape_fn = [](const Args& a) {
     const std::int64_t n = side_of(a);
     return std::vector<std::int64_t>{n, n};
