@@ -386,6 +386,12 @@ KernelDef ising2d_kernel() {
   };
   k.check = check_ising2d;
   k.run = run_ising2d;
+  k.example = [] {
+    OwnedArgs a;
+    a.set("L", std::int64_t{8}).set("beta", 0.44).set("sweeps", std::int64_t{10});
+    a.set("seed", std::int64_t{1});
+    return a;
+  };
   return k;
 }
 

@@ -372,6 +372,12 @@ KernelDef mc_asian_kernel() {
   };
   k.check = check_mc_asian;
   k.run = run_mc_asian;
+  k.example = [] {
+    OwnedArgs a;
+    a.set("S0", 100.0).set("K", 100.0).set("r", 0.05).set("sigma", 0.2).set("T", 1.0);
+    a.set("steps", std::int64_t{16}).set("paths", std::int64_t{256});
+    return a;
+  };
   return k;
 }
 

@@ -805,6 +805,15 @@ KernelDef ode_batch_kernel() {
   };
   k.check = check_ode_batch;
   k.run = run_ode_batch;
+  k.example = [] {
+    // Four Lorenz systems near the attractor, a frame every 5 steps.
+    OwnedArgs a;
+    a.set("system", std::string("lorenz"));
+    a.array<double>("y0", {4, 3},
+                    {1.0, 1.0, 1.0, -1.0, 2.0, 20.0, 5.0, 5.0, 25.0, -8.0, -8.0, 27.0});
+    a.set("dt", 0.01).set("steps", std::int64_t{20}).set("save_every", std::int64_t{5});
+    return a;
+  };
   return k;
 }
 

@@ -173,6 +173,31 @@ OutputSpec float_output(std::string name, std::string unit, std::string doc) {
   return o;
 }
 
+OwnedArgs& OwnedArgs::set(std::string name, Value value) {
+  if (std::holds_alternative<ArrayView>(value))
+    throw KernelError(fmt::format("OwnedArgs::set('{}'): give arrays with array(), which copies "
+                                  "them",
+                                  name));
+  m_values.emplace_back(std::move(name), std::move(value));
+  return *this;
+}
+
+OwnedArgs& OwnedArgs::array(std::string name, const ArrayView& view) {
+  return array(std::move(name), view, static_cast<std::size_t>(view.size()));
+}
+
+OwnedArgs& OwnedArgs::array(std::string name, const ArrayView& view, std::size_t elements) {
+  if (elements != static_cast<std::size_t>(view.size()))
+    throw KernelError(fmt::format("OwnedArgs::array('{}'): {} elements given for shape {}", name,
+                                  elements, sizes_text(view.shape)));
+  const std::size_t n = view.bytes();
+  auto memory = std::make_unique<std::byte[]>(std::max<std::size_t>(n, 1));
+  if (n > 0) std::memcpy(memory.get(), view.data, n);
+  m_values.emplace_back(std::move(name), ArrayView{memory.get(), view.dtype, view.shape});
+  m_memory.push_back(std::move(memory));
+  return *this;
+}
+
 const ParamSpec* KernelDef::find_param(std::string_view n) const noexcept {
   for (const auto& p : params)
     if (p.name == n) return &p;

@@ -8,6 +8,7 @@
 
 #include "simhost/call.hpp"
 #include "simhost/kernel.hpp"
+#include "simhost/registry.hpp"
 
 using namespace simhost;
 
@@ -379,4 +380,44 @@ TEST_CASE("progress counts saturate at 2^63 - 1 instead of wrapping") {
   CHECK(p.done() == kMax);
   p.add(1);
   CHECK(p.done() == kMax);
+}
+
+TEST_CASE("a kernel's example owns copies of its arrays and must bind to be registered") {
+  std::vector<double> pos(12, 0.5), mass(4, 1.0);
+  OwnedArgs ex;
+  ex.array("pos", {4, 3}, pos).array("mass", {4}, mass).set("dt", 0.1);
+  pos[0] = 7.0;  // the example keeps its own copy
+  OwnedArgs moved = std::move(ex);
+  const auto& values = moved.values();
+  REQUIRE(values.size() == 3);
+  const auto& view = std::get<ArrayView>(values[0].second);
+  CHECK(view.shape == std::vector<std::int64_t>{4, 3});
+  CHECK(static_cast<const double*>(view.data)[0] == 0.5);
+  const KernelDef k = signature();
+  Args args = bind(k, moved.values());
+  CHECK(args.size("N") == 4);
+  CHECK_THROWS_AS(OwnedArgs().array("pos", {4, 4}, pos), KernelError);  // 12 values, 16 wanted
+  CHECK_THROWS_AS(OwnedArgs().set("pos", view), KernelError);
+
+  Registry registry;
+  KernelDef good = signature();
+  good.example = [] {
+    OwnedArgs a;
+    a.array<double>("pos", {1, 3}, {0.0, 0.0, 0.0}).array<double>("mass", {1}, {1.0});
+    a.set("dt", 0.1);
+    return a;
+  };
+  CHECK_NOTHROW(registry.add(good));
+  KernelDef bad = signature();
+  bad.name = "bad";
+  bad.example = [] {
+    OwnedArgs a;
+    a.array<double>("pos", {1, 3}, {0.0, 0.0, 0.0}).array<double>("mass", {1}, {-1.0});
+    a.set("dt", 0.1);
+    return a;
+  };
+  CHECK_THROWS_WITH_AS(registry.add(bad),
+                       doctest::Contains("cannot register kernel 'bad': its example is not a "
+                                         "valid call: bad(): parameter 'mass'"),
+                       ArgumentValueError);
 }

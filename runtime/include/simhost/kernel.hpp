@@ -13,6 +13,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -33,6 +34,19 @@ enum class Kind : int { Float = 1, Int = 2, Bool = 3, String = 4, Array = 5 };
 
 /// "float", "int", "bool", "str", "array".
 std::string_view kind_name(Kind kind) noexcept;
+
+/// The DType of element type T (double, std::int64_t, std::int32_t, std::int8_t, bool).
+template <class T>
+constexpr DType dtype_of() noexcept {
+  if constexpr (std::is_same_v<T, double>) return DType::Float64;
+  else if constexpr (std::is_same_v<T, std::int64_t>) return DType::Int64;
+  else if constexpr (std::is_same_v<T, std::int32_t>) return DType::Int32;
+  else if constexpr (std::is_same_v<T, std::int8_t>) return DType::Int8;
+  else {
+    static_assert(std::is_same_v<T, bool>, "not an element type of simhost arrays");
+    return DType::Bool;
+  }
+}
 
 /// A C-contiguous n-dimensional array owned elsewhere (numpy, a batch buffer, a test).
 /// The view never owns memory; whoever made it keeps the memory alive for the call.
@@ -144,6 +158,38 @@ OutputSpec float_output(std::string name, std::string unit, std::string doc);
 
 class CallContext;
 
+/// Arguments that own their arrays: the views among values() point into memory this object
+/// holds, valid while it lives (moving it keeps them valid). What a kernel's example is made
+/// of; a plugin's example arrives as views of its own memory and is copied with array().
+class OwnedArgs {
+ public:
+  OwnedArgs() = default;
+  OwnedArgs(OwnedArgs&&) noexcept = default;
+  OwnedArgs& operator=(OwnedArgs&&) noexcept = default;
+  OwnedArgs(const OwnedArgs&) = delete;
+  OwnedArgs& operator=(const OwnedArgs&) = delete;
+
+  /// Adds a number, bool, string or None (for an array, use array()).
+  OwnedArgs& set(std::string name, Value value);
+  /// Adds an array argument: a copy of the shape-many elements at view.data (C order).
+  OwnedArgs& array(std::string name, const ArrayView& view);
+  /// Adds an array argument from its elements (C order; their count must match `shape`).
+  template <class T>
+  OwnedArgs& array(std::string name, std::vector<std::int64_t> shape, const std::vector<T>& data) {
+    static_assert(!std::is_same_v<T, bool>, "std::vector<bool> has no data(): pass an ArrayView");
+    return array(std::move(name), ArrayView{const_cast<T*>(data.data()), dtype_of<T>(),
+                                            std::move(shape)},
+                 data.size());
+  }
+  /// In the order they were added; the arrays are views of this object's memory.
+  const std::vector<std::pair<std::string, Value>>& values() const noexcept { return m_values; }
+
+ private:
+  OwnedArgs& array(std::string name, const ArrayView& view, std::size_t elements);
+  std::vector<std::pair<std::string, Value>> m_values;
+  std::vector<std::unique_ptr<std::byte[]>> m_memory;
+};
+
 /// A kernel: its signature plus the function that runs it. Built-in and plugin kernels are
 /// the same thing to the runtime.
 struct KernelDef {
@@ -160,6 +206,10 @@ struct KernelDef {
   /// Runs on a TBB worker inside the process arena, never with the GIL. Throws simhost
   /// errors (or std::bad_alloc); any other exception becomes a KernelError.
   std::function<void(CallContext&)> run;
+  /// A small valid set of arguments that runs in milliseconds: the kernel's self-test input
+  /// (simhost.describe(name)["example"], the limit tests, plugin checks). Each call builds
+  /// new buffers. Optional; when given, registration checks that it binds.
+  std::function<OwnedArgs()> example;
 
   const ParamSpec* find_param(std::string_view name) const noexcept;
   const OutputSpec* find_output(std::string_view name) const noexcept;
