@@ -356,9 +356,7 @@ KernelDef ising2d_kernel() {
       float_param("h", 0.0, "J", "External magnetic field (energy per spin per unit s)."),
       int_param("sweeps", std::nullopt, "Number of sweeps (each updates every site once).")
           .at_least(0),
-      int_param("seed", std::nullopt,
-                "Seed of the Philox random numbers (taken modulo 2^64); with the same seed the "
-                "results are bit-identical at any thread count."),
+      seed_param("Seed of the Philox random numbers of the sweeps and of the hot start"),
       optional(string_param("start", std::nullopt, {"cold", "hot"},
                             "Initial state with L: 'cold' (all +1; the default) or 'hot' "
                             "(independent random +-1 from the seed). Must be None with spins.")),

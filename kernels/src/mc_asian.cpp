@@ -356,7 +356,7 @@ KernelDef mc_asian_kernel() {
           .at_least(1),
       int_param("paths", std::nullopt, "Number of simulated paths (even with antithetic).")
           .at_least(2),
-      int_param("seed", 0, "Seed of the random numbers.").at_least(0),
+      seed_param("Seed of the Philox4x32-10 streams of the paths"),
       bool_param("antithetic", false, "Simulate paths in antithetic pairs (Z, -Z)."),
       bool_param("control_variate", false,
                  "Use the geometric-average call (exact price known) as a control variate."),

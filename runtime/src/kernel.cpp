@@ -147,6 +147,14 @@ ParamSpec string_param(std::string name, std::optional<std::string> default_valu
   return p;
 }
 
+ParamSpec seed_param(std::string what) {
+  ParamSpec p = int_param(
+      "seed", 0,
+      what + ". An int in [0, 2^63 - 1] (default 0): equal seeds give bit-identical results at "
+             "any thread count, different seeds independent streams.");
+  return p.at_least(0);
+}
+
 ParamSpec optional(ParamSpec p) {
   p.default_value = std::monostate{};
   return p;

@@ -421,3 +421,14 @@ TEST_CASE("a kernel's example owns copies of its arrays and must bind to be regi
                                          "valid call: bad(): parameter 'mass'"),
                        ArgumentValueError);
 }
+
+TEST_CASE("seed_param is one rule for every seeded kernel: an int in [0, 2^63 - 1], default 0") {
+  const ParamSpec p = seed_param("Seed of the streams");
+  CHECK(p.name == "seed");
+  CHECK(p.kind == Kind::Int);
+  CHECK(std::get<std::int64_t>(*p.default_value) == 0);
+  REQUIRE(p.min);
+  CHECK(p.min->value == 0.0);
+  CHECK_FALSE(p.max);
+  CHECK(p.doc.starts_with("Seed of the streams. An int in [0, 2^63 - 1] (default 0)"));
+}

@@ -124,6 +124,10 @@ ParamSpec optional(ParamSpec p);
 ParamSpec bool_param(std::string name, bool default_value, std::string doc);
 ParamSpec string_param(std::string name, std::optional<std::string> default_value,
                        std::vector<std::string> choices, std::string doc);
+/// The one seed parameter of every seeded kernel (built-in or plugin): `seed`, an int in
+/// [0, 2^63 - 1], default 0, with the same documentation everywhere. `what` says what the
+/// seed keys ("the Philox streams of the paths"); the rule is appended to it.
+ParamSpec seed_param(std::string what);
 
 class Args;
 
