@@ -241,7 +241,8 @@ void run_heat2d(CallContext& ctx) {
     return;
   }
   // Passes of nearly equal depth. The first reads u0 and writes u; the others work in place.
-  const std::int64_t passes = (steps + g.depth - 1) / g.depth;
+  // (Rounded up without forming steps + depth - 1, which overflows for steps near 2^63.)
+  const std::int64_t passes = steps / g.depth + (steps % g.depth != 0 ? 1 : 0);
   const std::int64_t base = steps / passes, deeper = steps % passes;
 
   tbb::enumerable_thread_specific<Ring> rings([&] { return Ring(g); });
@@ -308,6 +309,16 @@ KernelDef heat2d_kernel() {
   };
   k.check = check_heat2d;
   k.run = run_heat2d;
+  k.example = [] {
+    // A hot square in the middle of a cold 8 x 8 plate.
+    std::vector<double> u0(64, 0.0);
+    for (int i = 3; i < 5; ++i)
+      for (int j = 3; j < 5; ++j) u0[static_cast<std::size_t>(8 * i + j)] = 1.0;
+    OwnedArgs a;
+    a.array("u0", {8, 8}, u0);
+    a.set("r", 0.2).set("steps", std::int64_t{10});
+    return a;
+  };
   return k;
 }
 

@@ -356,9 +356,7 @@ KernelDef ising2d_kernel() {
       float_param("h", 0.0, "J", "External magnetic field (energy per spin per unit s)."),
       int_param("sweeps", std::nullopt, "Number of sweeps (each updates every site once).")
           .at_least(0),
-      int_param("seed", std::nullopt,
-                "Seed of the Philox random numbers (taken modulo 2^64); with the same seed the "
-                "results are bit-identical at any thread count."),
+      seed_param("Seed of the Philox random numbers of the sweeps and of the hot start"),
       optional(string_param("start", std::nullopt, {"cold", "hot"},
                             "Initial state with L: 'cold' (all +1; the default) or 'hot' "
                             "(independent random +-1 from the seed). Must be None with spins.")),
@@ -375,6 +373,8 @@ KernelDef ising2d_kernel() {
                    "Energy per site, H / L^2, after each measured sweep (ground state: -2 - "
                    "|h|)."),
   };
+  k.outputs[0].sized_by = {"L", "spins"};
+  k.outputs[1].sized_by = k.outputs[2].sized_by = {"sweeps", "measure_every"};
   k.outputs[0].shape_fn = [](const Args& a) {
     const std::int64_t n = side_of(a);
     return std::vector<std::int64_t>{n, n};
@@ -384,6 +384,12 @@ KernelDef ising2d_kernel() {
   };
   k.check = check_ising2d;
   k.run = run_ising2d;
+  k.example = [] {
+    OwnedArgs a;
+    a.set("L", std::int64_t{8}).set("beta", 0.44).set("sweeps", std::int64_t{10});
+    a.set("seed", std::int64_t{1});
+    return a;
+  };
   return k;
 }
 

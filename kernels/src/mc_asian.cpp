@@ -53,6 +53,12 @@ double geometric_asian_call(const Model& m) {
   return m.discount * (std::exp(mean + 0.5 * sd * sd) * cdf(d1) - m.K * cdf(d2));
 }
 
+// The start of the step block after the one at k0: k0 + kStepBlock, or `steps` when that is
+// the end (without forming k0 + kStepBlock, which would overflow for steps near 2^63).
+inline std::int64_t next_block(std::int64_t k0, std::int64_t steps) {
+  return steps - k0 > kStepBlock ? k0 + kStepBlock : steps;
+}
+
 // Discounted payoffs of one sample (a path, or the mean of an antithetic pair).
 struct Payoffs {
   double asian, geometric, european;
@@ -97,7 +103,7 @@ void simulate_lanes(const CallContext& ctx, const Model& model, std::uint64_t se
   const __m512d b[2] = {_mm512_set1_pd(model.vol), _mm512_set1_pd(-model.vol)};
   __m512d log_ratio[Paths], sum_ratio[Paths], sum_log[Paths];
   for (int p = 0; p < Paths; ++p) log_ratio[p] = sum_ratio[p] = sum_log[p] = _mm512_setzero_pd();
-  for (std::int64_t k0 = 0; k0 < model.steps; k0 += kStepBlock) {
+  for (std::int64_t k0 = 0; k0 < model.steps; k0 = next_block(k0, model.steps)) {
     const std::int64_t m = std::min(kStepBlock, model.steps - k0);
     philox4x32_normals_x8(seed, first, static_cast<std::uint64_t>(k0), static_cast<std::size_t>(m),
                           {z, static_cast<std::size_t>(kLanes * m)});
@@ -138,7 +144,7 @@ void simulate_lanes(const CallContext& ctx, const Model& model, std::uint64_t se
                     std::uint64_t first, double* z, Payoffs* out) {
   double log_ratio[Paths][kLanes] = {}, sum_ratio[Paths][kLanes] = {}, sum_log[Paths][kLanes] = {};
   const double b[2] = {model.vol, -model.vol};
-  for (std::int64_t k0 = 0; k0 < model.steps; k0 += kStepBlock) {
+  for (std::int64_t k0 = 0; k0 < model.steps; k0 = next_block(k0, model.steps)) {
     const std::int64_t m = std::min(kStepBlock, model.steps - k0);
     philox4x32_normals_x8(seed, first, static_cast<std::uint64_t>(k0), static_cast<std::size_t>(m),
                           {z, static_cast<std::size_t>(kLanes * m)});
@@ -239,9 +245,11 @@ void run_mc_asian(CallContext& ctx) {
   const std::int64_t per_sample = antithetic ? 2 : 1;
   ctx.progress().set_total(paths);
 
-  const std::int64_t groups = (samples + kLanes - 1) / kLanes;
+  // Both without products or sums that overflow for paths or steps near 2^63: floor(a / (b c))
+  // = floor(floor(a / b) / c), so the chunk is what kChunkSteps / (kLanes * steps) would be.
+  const std::int64_t groups = samples / kLanes + (samples % kLanes != 0 ? 1 : 0);
   const std::int64_t chunk =
-      std::clamp<std::int64_t>(kChunkSteps / (kLanes * model.steps), 1, kMaxGroups);
+      std::clamp<std::int64_t>(kChunkSteps / kLanes / model.steps, 1, kMaxGroups);
   const Moments total = deterministic_reduce(
       ctx, 0, groups, chunk, Moments{},
       [&](std::int64_t lo, std::int64_t hi) {
@@ -348,7 +356,7 @@ KernelDef mc_asian_kernel() {
           .at_least(1),
       int_param("paths", std::nullopt, "Number of simulated paths (even with antithetic).")
           .at_least(2),
-      int_param("seed", 0, "Seed of the random numbers.").at_least(0),
+      seed_param("Seed of the Philox4x32-10 streams of the paths"),
       bool_param("antithetic", false, "Simulate paths in antithetic pairs (Z, -Z)."),
       bool_param("control_variate", false,
                  "Use the geometric-average call (exact price known) as a control variate."),
@@ -364,6 +372,12 @@ KernelDef mc_asian_kernel() {
   };
   k.check = check_mc_asian;
   k.run = run_mc_asian;
+  k.example = [] {
+    OwnedArgs a;
+    a.set("S0", 100.0).set("K", 100.0).set("r", 0.05).set("sigma", 0.2).set("T", 1.0);
+    a.set("steps", std::int64_t{16}).set("paths", std::int64_t{256});
+    return a;
+  };
   return k;
 }
 

@@ -271,6 +271,15 @@ KernelDef nbody_kernel() {
                    "Final total momentum sum_i m_i v_i."),
   };
   k.run = run_nbody;
+  k.example = [] {
+    // Three equal masses on a circle, moving around it.
+    OwnedArgs a;
+    a.array<double>("pos", {3, 3}, {1.0, 0.0, 0.0, -0.5, 0.866, 0.0, -0.5, -0.866, 0.0});
+    a.array<double>("vel", {3, 3}, {0.0, 0.5, 0.0, -0.433, -0.25, 0.0, 0.433, -0.25, 0.0});
+    a.array<double>("mass", {3}, {1.0, 1.0, 1.0});
+    a.set("dt", 1e-3).set("steps", std::int64_t{10});
+    return a;
+  };
   return k;
 }
 

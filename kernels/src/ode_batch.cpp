@@ -316,6 +316,18 @@ std::string state_text(const Vec* y, int lane) {
 // Steps between cancellation checks and progress updates inside one tile's time loop.
 constexpr std::int64_t kStepBlock = 2048;
 
+// min(a + b, limit) for 0 <= a <= limit and b >= 0, without forming a + b (which overflows
+// when steps are near 2^63).
+inline std::int64_t advance(std::int64_t a, std::int64_t b, std::int64_t limit) {
+  return limit - a > b ? a + b : limit;
+}
+
+// a * b for progress counts (non-negative), 2^63 - 1 when it is larger.
+inline std::int64_t count_product(std::int64_t a, std::int64_t b) {
+  std::int64_t r = 0;
+  return __builtin_mul_overflow(a, b, &r) ? std::numeric_limits<std::int64_t>::max() : r;
+}
+
 // ------------------------------------------------------------------------------------------
 // Classic fourth-order Runge-Kutta, R registers (8 R systems) per tile, all steps at once.
 // ------------------------------------------------------------------------------------------
@@ -343,7 +355,7 @@ void rk4_tile(CallContext& ctx, const Job& job, std::int64_t first, int count,
   const Vec two = splat(2.0);
   std::int64_t until_save = job.save_every;
   for (std::int64_t n = 0; n < job.steps;) {
-    const std::int64_t block_end = std::min(job.steps, n + kStepBlock);
+    const std::int64_t block_end = advance(n, kStepBlock, job.steps);
     const std::int64_t block_steps = block_end - n;
     for (; n < block_end; ++n) {
       // The stages of all R registers are interleaved: R independent dependency chains.
@@ -459,7 +471,7 @@ void dopri5_tile(CallContext& ctx, const Job& job, std::int64_t first, int count
   // Output points: every save point, and the last step.
   const std::int64_t stride = job.save_every > 0 ? job.save_every : job.steps;
   for (std::int64_t target = std::min(stride, job.steps);;
-       target = std::min(target + stride, job.steps)) {
+       target = advance(target, stride, job.steps)) {
     const double t_out_s = job.t0 + static_cast<double>(target) * job.dt;
     const Vec t_out = splat(t_out_s);
     const Vec h_min = splat(16.0 * DBL_EPSILON * std::max(std::fabs(t_out_s), span));
@@ -536,7 +548,7 @@ void dopri5_tile(CallContext& ctx, const Job& job, std::int64_t first, int count
     }
     if (job.save_every > 0 && target % job.save_every == 0)
       store_rows(job.traj + (target / job.save_every) * mk, D, first, count, y);
-    ctx.progress().add(count * (target - reported_steps));
+    ctx.progress().add(count_product(count, target - reported_steps));
     reported_steps = target;
     if (target == job.steps) break;
     ctx.check_cancelled();
@@ -581,8 +593,10 @@ void integrate(CallContext& ctx, const Job& job, const std::string& method,
   const bool rk4 = method == "rk4";
   const int tile = rk4 ? kRk4Registers * kLanes : kLanes;
   const std::int64_t tiles = (job.m + tile - 1) / tile;
+  // kChunkWork / (tile * steps) without the product, which overflows (and can wrap to 0, a
+  // division by zero) for steps near 2^63: floor(a / (b c)) = floor(floor(a / b) / c).
   const std::int64_t grain =
-      std::clamp<std::int64_t>(kChunkWork / (tile * std::max<std::int64_t>(job.steps, 1)), 1, 64);
+      std::clamp<std::int64_t>(kChunkWork / tile / std::max<std::int64_t>(job.steps, 1), 1, 64);
   parallel_for(ctx, 0, tiles, grain, [&](std::int64_t lo, std::int64_t hi) {
     for (std::int64_t i = lo; i < hi; ++i) {
       const std::int64_t first = i * tile;
@@ -595,7 +609,7 @@ void integrate(CallContext& ctx, const Job& job, const std::string& method,
 
 std::int64_t frames(const Args& args) {
   const std::int64_t every = args.i64("save_every");
-  return every > 0 ? args.i64("steps") / every + 1 : 0;
+  return every > 0 ? size_add(args.i64("steps") / every, 1) : 0;  // 2^63 for steps = 2^63 - 1
 }
 
 void run_ode_batch(CallContext& ctx) {
@@ -620,7 +634,7 @@ void run_ode_batch(CallContext& ctx) {
   for (std::size_t k = 0; k < t_out.size(); ++k)
     t_out[k] = job.t0 + static_cast<double>(static_cast<std::int64_t>(k) * job.save_every) * job.dt;
 
-  ctx.progress().set_total(job.m * job.steps);
+  ctx.progress().set_total(count_product(job.m, job.steps));
   FirstFailure failure;
   const std::string& method = args.str("method");
   if (info.name == "lorenz") integrate<Lorenz>(ctx, job, method, failure);
@@ -776,12 +790,14 @@ KernelDef ode_batch_kernel() {
   };
   OutputSpec t = array_output("t", {K}, "time", "Output times t0 + k*save_every*dt (K of them).");
   t.shape_fn = [](const Args& args) { return std::vector<std::int64_t>{frames(args)}; };
+  t.sized_by = {"steps", "save_every"};
   OutputSpec traj = array_output("trajectory", {K, M, d}, "state units",
                                  "States at the output times; K = steps // save_every + 1, or 0 "
                                  "when save_every = 0.");
   traj.shape_fn = [](const Args& args) {
     return std::vector<std::int64_t>{frames(args), args.size("M"), args.size("d")};
   };
+  traj.sized_by = {"steps", "save_every", "y0"};
   k.outputs = {
       array_output("y", {M, d}, "state units", "Final states, at t0 + steps*dt."),
       std::move(t),
@@ -789,6 +805,15 @@ KernelDef ode_batch_kernel() {
   };
   k.check = check_ode_batch;
   k.run = run_ode_batch;
+  k.example = [] {
+    // Four Lorenz systems near the attractor, a frame every 5 steps.
+    OwnedArgs a;
+    a.set("system", std::string("lorenz"));
+    a.array<double>("y0", {4, 3},
+                    {1.0, 1.0, 1.0, -1.0, 2.0, 20.0, 5.0, 5.0, 25.0, -8.0, -8.0, 27.0});
+    a.set("dt", 0.01).set("steps", std::int64_t{20}).set("save_every", std::int64_t{5});
+    return a;
+  };
   return k;
 }
 

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -209,27 +210,124 @@ Args bind(const KernelDef& k, std::vector<std::pair<std::string, Value>> given) 
   return args;
 }
 
-std::vector<std::int64_t> output_shape(const OutputSpec& out, const Args& args) {
-  if (out.shape_fn) {
-    auto shape = out.shape_fn(args);
-    for (auto n : shape)
-      if (n < 0)
-        throw ArgumentValueError(fmt::format("output '{}' would have a negative size {}", out.name, n));
-    return shape;
+namespace {
+
+// Output sizes are computed in 128 bits, so that a size too large for 64 bits can still be
+// reported exactly ("would need 36893488147419103240 bytes").
+__extension__ using Wide = unsigned __int128;
+constexpr Wide kMaxSize = static_cast<Wide>(std::numeric_limits<std::int64_t>::max());
+
+std::string wide_text(Wide v) {
+  if (v == 0) return "0";
+  std::string digits;
+  for (; v > 0; v /= 10) digits.push_back(static_cast<char>('0' + static_cast<int>(v % 10)));
+  return {digits.rbegin(), digits.rend()};
+}
+
+std::string wide_sizes_text(const std::vector<Wide>& dims) {
+  std::string out = "(";
+  for (std::size_t i = 0; i < dims.size(); ++i) out += (i > 0 ? ", " : "") + wide_text(dims[i]);
+  return out + (dims.size() == 1 ? ",)" : ")");
+}
+
+// "nbody(): steps=... would need" or "nbody(): output ... would need" when nothing names it.
+std::string needs_prefix(const OutputSpec& out, const Args& args) {
+  const std::string by = sized_by_text(out, args);
+  return fmt::format("{}(): {}would need", args.kernel_name(), by.empty() ? "" : by + " ");
+}
+
+// `need` says how much ("36893488147419103240 bytes"), `what` describes the output's array,
+// `unit` is what the limit of 2^63 - 1 counts.
+ArgumentValueError too_large(const OutputSpec& out, const Args& args, const std::string& need,
+                             const std::string& what, std::string_view unit = "bytes") {
+  return ArgumentValueError(fmt::format("{} {} for output '{}'{}, more than any array can hold "
+                                        "(2^63 - 1 {})",
+                                        needs_prefix(out, args), need, out.name, what, unit));
+}
+
+const std::int64_t* find_size(const Args& args, std::string_view name) {
+  for (const auto& [s, n] : args.sizes())
+    if (s == name) return &n;
+  return nullptr;
+}
+
+}  // namespace
+
+std::string sized_by_text(const OutputSpec& out, const Args& args) {
+  std::vector<std::string> names = out.sized_by;
+  if (names.empty() && out.shape_fn) {
+    for (const auto& [name, value] : args.items())
+      if (std::holds_alternative<std::int64_t>(value)) names.push_back(name);
+  } else if (names.empty()) {
+    for (const auto& dim : out.shape)
+      if (!dim.symbol.empty() && std::find(names.begin(), names.end(), dim.symbol) == names.end())
+        names.push_back(dim.symbol);
   }
-  std::vector<std::int64_t> shape;
-  for (const auto& dim : out.shape) {
-    std::int64_t n = dim.offset;
-    if (!dim.symbol.empty()) {
-      const auto& sizes = args.sizes();
-      auto it = std::find_if(sizes.begin(), sizes.end(), [&](const auto& s) { return s.first == dim.symbol; });
-      n += it != sizes.end() ? it->second : args.i64(dim.symbol);
+  std::vector<std::string> parts;
+  for (const auto& name : names) {
+    if (const std::int64_t* n = find_size(args, name)) {
+      parts.push_back(fmt::format("{}={}", name, *n));
+      continue;
     }
-    if (n < 0)
-      throw ArgumentValueError(fmt::format("output '{}' would have a negative size {} in dimension {}",
-                                           out.name, n, dim.text()));
-    shape.push_back(n);
+    const auto& items = args.items();
+    auto it =
+        std::find_if(items.begin(), items.end(), [&](const auto& v) { return v.first == name; });
+    if (it == items.end() || std::holds_alternative<std::monostate>(it->second)) continue;
+    if (const auto* a = std::get_if<ArrayView>(&it->second))
+      parts.push_back(fmt::format("{} of shape {}", name, sizes_text(a->shape)));
+    else
+      parts.push_back(fmt::format("{}={}", name, value_text(it->second)));
   }
+  std::string text;
+  for (std::size_t i = 0; i < parts.size(); ++i) text += (i > 0 ? ", " : "") + parts[i];
+  return text;
+}
+
+std::vector<std::int64_t> output_shape(const OutputSpec& out, const Args& args) {
+  const auto elem = static_cast<Wide>(dtype_size(out.dtype));
+  // Each dimension as a signed 128-bit value first: offset + size cannot overflow there.
+  __extension__ std::vector<__int128> signed_dims;
+  if (out.shape_fn) {
+    std::vector<std::int64_t> shape;
+    try {
+      shape = out.shape_fn(args);
+    } catch (const SizeOverflow&) {
+      throw too_large(out, args, fmt::format("more than {} bytes", wide_text(kMaxSize * elem)),
+                      fmt::format(" ({})", dtype_name(out.dtype)));
+    }
+    signed_dims.assign(shape.begin(), shape.end());
+  } else {
+    for (const auto& dim : out.shape) {
+      __extension__ __int128 n = dim.offset;
+      if (!dim.symbol.empty()) {
+        const std::int64_t* size = find_size(args, dim.symbol);
+        n += size ? *size : args.i64(dim.symbol);
+      }
+      signed_dims.push_back(n);
+    }
+  }
+  std::vector<Wide> dims;
+  for (std::size_t d = 0; d < signed_dims.size(); ++d) {
+    if (signed_dims[d] < 0)
+      throw ArgumentValueError(fmt::format(
+          "{} a negative size for output '{}' (dimension {}{})", needs_prefix(out, args),
+          out.name, d, out.shape_fn || d >= out.shape.size() ? "" : ", " + out.shape[d].text()));
+    dims.push_back(static_cast<Wide>(signed_dims[d]));
+  }
+  // The element count and the bytes; a zero dimension makes the array empty.
+  Wide bytes = elem;
+  bool beyond = false;  // more than 2^128 bytes: the count is not even exact in 128 bits
+  for (Wide d : dims) beyond = __builtin_mul_overflow(bytes, d, &bytes) || beyond;
+  if (std::find(dims.begin(), dims.end(), Wide{0}) != dims.end()) bytes = 0, beyond = false;
+  const std::string what = fmt::format(" ({}, shape {})", dtype_name(out.dtype),
+                                       wide_sizes_text(dims));
+  if (beyond) throw too_large(out, args, "more than 2^128 bytes", what);
+  if (bytes > kMaxSize) throw too_large(out, args, wide_text(bytes) + " bytes", what);
+  for (Wide d : dims)
+    if (d > kMaxSize)
+      throw too_large(out, args, wide_text(d) + " elements in one dimension", what, "elements");
+  std::vector<std::int64_t> shape;
+  for (Wide d : dims) shape.push_back(static_cast<std::int64_t>(d));
   return shape;
 }
 

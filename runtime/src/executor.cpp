@@ -8,11 +8,15 @@
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
+#include <limits>
 #include <new>
 #include <optional>
 #include <thread>
 
 #include <pthread.h>
+#include <sys/resource.h>
+#include <sys/sysinfo.h>
 
 #include <fmt/format.h>
 #include <tbb/blocked_range.h>
@@ -451,25 +455,126 @@ void Call::execute() noexcept {
   notify_completion();
 }
 
+namespace {
+
+// Outputs this small are allocated without asking how much memory the machine has.
+constexpr std::uint64_t kAskAbove = std::uint64_t{1} << 30;
+
+// The most memory a call's outputs can have: the machine's RAM plus swap (Linux refuses a
+// single allocation beyond that under its default overcommit policy), or the process's
+// address-space or data-segment limit when one is set lower. `source` says which.
+std::uint64_t allocatable_bytes(std::string* source) {
+  std::uint64_t limit = std::numeric_limits<std::uint64_t>::max();
+  *source = "its memory";
+  struct sysinfo info {};
+  if (sysinfo(&info) == 0) {
+    limit = (static_cast<std::uint64_t>(info.totalram) + info.totalswap) * info.mem_unit;
+    *source = "its RAM and swap";
+  }
+  for (const auto& [resource, name] :
+       {std::pair{RLIMIT_AS, "the process's address-space limit"},
+        std::pair{RLIMIT_DATA, "the process's data-segment limit"}}) {
+    struct rlimit rl {};
+    if (getrlimit(resource, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < limit) {
+      limit = rl.rlim_cur;
+      *source = name;
+    }
+  }
+  return limit;
+}
+
+// "16.0 GiB", "100 bytes".
+std::string human_bytes(std::uint64_t bytes) {
+  constexpr const char* kUnits[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  auto value = static_cast<double>(bytes);
+  std::size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(kUnits)) value /= 1024, ++unit;
+  return unit == 0 ? fmt::format("{} bytes", bytes) : fmt::format("{:.1f} {}", value, kUnits[unit]);
+}
+
+// "17179869184 bytes (16.0 GiB)", "100 bytes".
+std::string bytes_text(std::uint64_t bytes) {
+  return bytes < 1024 ? fmt::format("{} bytes", bytes)
+                      : fmt::format("{} bytes ({})", bytes, human_bytes(bytes));
+}
+
+// The outputs that take a noticeable share (1% or more) of `total`, named for the message:
+// "output 'energy'" or "outputs 'magnetization' (8 bytes) and 'energy' (8 bytes)"; `largest`
+// receives the largest of them.
+std::string outputs_text(const KernelDef& k, const std::vector<std::uint64_t>& bytes,
+                         std::uint64_t total, std::size_t* largest) {
+  std::vector<std::size_t> named;
+  *largest = 0;
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
+    if (bytes[i] > bytes[*largest]) *largest = i;
+    if (bytes[i] > 0 && bytes[i] >= total / 100) named.push_back(i);
+  }
+  if (named.size() == 1) return fmt::format("output '{}'", k.outputs[named[0]].name);
+  std::string out = "outputs ";
+  for (std::size_t j = 0; j < named.size(); ++j) {
+    if (j > 0) out += j + 1 == named.size() ? " and " : ", ";
+    out += fmt::format("'{}' ({} bytes)", k.outputs[named[j]].name, bytes[named[j]]);
+  }
+  return out;
+}
+
+}  // namespace
+
 std::shared_ptr<Call> prepare_call(const KernelDef& kernel,
                                    std::vector<std::pair<std::string, Value>> given,
                                    const OutputAllocator* alloc) {
   auto call = std::make_shared<Call>(kernel, bind(kernel, std::move(given)));
-  if (kernel.check) kernel.check(call->m_args);
-  for (const auto& spec : kernel.outputs) {
+  const Args& args = call->m_args;
+  if (kernel.check) kernel.check(args);
+  // Every shape first (an impossible one is a ValueError), then whether the machine can hold
+  // them all (a MemoryError otherwise), and only then any allocation.
+  std::vector<std::vector<std::int64_t>> shapes(kernel.outputs.size());
+  std::vector<std::uint64_t> bytes(kernel.outputs.size(), 0);
+  std::uint64_t total = 0;
+  for (std::size_t i = 0; i < kernel.outputs.size(); ++i) {
+    const OutputSpec& spec = kernel.outputs[i];
+    if (spec.kind != Kind::Array) continue;
+    shapes[i] = output_shape(spec, args);  // at most 2^63 - 1 bytes each
+    bytes[i] = ArrayView{nullptr, spec.dtype, shapes[i]}.bytes();
+    if (__builtin_add_overflow(total, bytes[i], &total))
+      total = std::numeric_limits<std::uint64_t>::max();
+  }
+  if (total > kAskAbove) {
+    std::string source;
+    const std::uint64_t limit = allocatable_bytes(&source);
+    if (total > limit) {
+      std::size_t largest = 0;
+      const std::string outputs = outputs_text(kernel, bytes, total, &largest);
+      const std::string by = sized_by_text(kernel.outputs[largest], args);
+      throw AllocationError(fmt::format(
+          "{}(): {}would need {} for {}, more than can be allocated on this machine ({} of {})",
+          kernel.name, by.empty() ? "" : by + " ", bytes_text(total), outputs, human_bytes(limit),
+          source));
+    }
+  }
+  for (std::size_t i = 0; i < kernel.outputs.size(); ++i) {
+    const OutputSpec& spec = kernel.outputs[i];
     OutputSlot slot;
     slot.spec = &spec;
     if (spec.kind == Kind::Array) {
       slot.array.dtype = spec.dtype;
-      slot.array.shape = output_shape(spec, call->m_args);
-      if (alloc) {
-        slot.array.data = (*alloc)(spec, slot.array.shape);
-      } else {
-        auto buffer = std::make_unique<std::byte[]>(std::max<std::size_t>(slot.array.bytes(), 1));
-        slot.array.data = buffer.get();
-        call->m_owned.push_back(std::move(buffer));
+      slot.array.shape = std::move(shapes[i]);
+      try {
+        if (alloc) {
+          slot.array.data = (*alloc)(spec, slot.array.shape);
+        } else {
+          auto buffer = std::make_unique<std::byte[]>(std::max<std::size_t>(bytes[i], 1));
+          slot.array.data = buffer.get();
+          call->m_owned.push_back(std::move(buffer));
+        }
+        if (!slot.array.data && bytes[i] > 0) throw std::bad_alloc();
+      } catch (const std::bad_alloc&) {
+        const std::string by = sized_by_text(spec, args);
+        throw AllocationError(fmt::format("{}(): {}needs {} for output '{}', which could not be "
+                                          "allocated",
+                                          kernel.name, by.empty() ? "" : by + " ",
+                                          bytes_text(bytes[i]), spec.name));
       }
-      if (!slot.array.data && slot.array.size() > 0) throw std::bad_alloc();
     }
     call->m_outputs.push_back(std::move(slot));
   }

@@ -1,6 +1,9 @@
 // Signature types, bound-argument accessors and the call context.
 #include "simhost/kernel.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 #include <fmt/format.h>
 
 #include "simhost/text.hpp"
@@ -40,10 +43,40 @@ std::string_view kind_name(Kind kind) noexcept {
   return "unknown";
 }
 
-std::int64_t ArrayView::size() const noexcept {
+std::int64_t ArrayView::size() const {
+  if (std::any_of(shape.begin(), shape.end(), [](std::int64_t d) { return d < 0; }))
+    throw ArgumentValueError(
+        fmt::format("an array of shape {} has a negative dimension", sizes_text(shape)));
+  // Empty when any dimension is 0, however large the others are.
+  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return 0;
   std::int64_t n = 1;
-  for (auto d : shape) n *= d;
+  bool overflow = false;
+  for (auto d : shape)
+    if (!overflow) overflow = __builtin_mul_overflow(n, d, &n);
+  if (overflow)
+    throw ArgumentValueError(fmt::format("an array of shape {} has more than 2^63 - 1 elements",
+                                         sizes_text(shape)));
   return n;
+}
+
+std::size_t ArrayView::bytes() const {
+  std::int64_t b = 0;
+  if (__builtin_mul_overflow(size(), static_cast<std::int64_t>(dtype_size(dtype)), &b))
+    throw ArgumentValueError(fmt::format("a {} array of shape {} has more than 2^63 - 1 bytes",
+                                         dtype_name(dtype), sizes_text(shape)));
+  return static_cast<std::size_t>(b);
+}
+
+std::int64_t size_add(std::int64_t a, std::int64_t b) {
+  std::int64_t r = 0;
+  if (__builtin_add_overflow(a, b, &r)) throw SizeOverflow();
+  return r;
+}
+
+std::int64_t size_mul(std::int64_t a, std::int64_t b) {
+  std::int64_t r = 0;
+  if (__builtin_mul_overflow(a, b, &r)) throw SizeOverflow();
+  return r;
 }
 
 std::string Dim::text() const {
@@ -114,6 +147,14 @@ ParamSpec string_param(std::string name, std::optional<std::string> default_valu
   return p;
 }
 
+ParamSpec seed_param(std::string what) {
+  ParamSpec p = int_param(
+      "seed", 0,
+      what + ". An int in [0, 2^63 - 1] (default 0): equal seeds give bit-identical results at "
+             "any thread count, different seeds independent streams.");
+  return p.at_least(0);
+}
+
 ParamSpec optional(ParamSpec p) {
   p.default_value = std::monostate{};
   return p;
@@ -138,6 +179,31 @@ OutputSpec float_output(std::string name, std::string unit, std::string doc) {
   o.unit = std::move(unit);
   o.doc = std::move(doc);
   return o;
+}
+
+OwnedArgs& OwnedArgs::set(std::string name, Value value) {
+  if (std::holds_alternative<ArrayView>(value))
+    throw KernelError(fmt::format("OwnedArgs::set('{}'): give arrays with array(), which copies "
+                                  "them",
+                                  name));
+  m_values.emplace_back(std::move(name), std::move(value));
+  return *this;
+}
+
+OwnedArgs& OwnedArgs::array(std::string name, const ArrayView& view) {
+  return array(std::move(name), view, static_cast<std::size_t>(view.size()));
+}
+
+OwnedArgs& OwnedArgs::array(std::string name, const ArrayView& view, std::size_t elements) {
+  if (elements != static_cast<std::size_t>(view.size()))
+    throw KernelError(fmt::format("OwnedArgs::array('{}'): {} elements given for shape {}", name,
+                                  elements, sizes_text(view.shape)));
+  const std::size_t n = view.bytes();
+  auto memory = std::make_unique<std::byte[]>(std::max<std::size_t>(n, 1));
+  if (n > 0) std::memcpy(memory.get(), view.data, n);
+  m_values.emplace_back(std::move(name), ArrayView{memory.get(), view.dtype, view.shape});
+  m_memory.push_back(std::move(memory));
+  return *this;
 }
 
 const ParamSpec* KernelDef::find_param(std::string_view n) const noexcept {

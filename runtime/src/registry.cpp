@@ -72,6 +72,18 @@ void validate(const KernelDef& k) {
       throw bad(fmt::format("the default of '{}' is invalid: {}", p.name, e.what()));
     }
   }
+  // The example must be a call that prepare_call() accepts.
+  if (k.example) {
+    try {
+      const OwnedArgs example = k.example();
+      const Args args = bind(k, example.values());
+      if (k.check) k.check(args);
+      for (const auto& o : k.outputs)
+        if (o.kind == Kind::Array) output_shape(o, args);
+    } catch (const Error& e) {
+      throw bad(fmt::format("its example is not a valid call: {}", e.what()));
+    }
+  }
 }
 
 }  // namespace

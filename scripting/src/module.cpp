@@ -633,6 +633,23 @@ py::dict describe(const py::object& name) {
   out["params"] = params;
   out["outputs"] = outputs;
   out["text"] = describe_text(k);
+  // The kernel's example call, new objects each time: numpy arrays (copies of the memory the
+  // example owns) and Python scalars, ready for simhost.run(name, **example); None if none.
+  py::object example = py::none();
+  if (k.example) {
+    const OwnedArgs args = k.example();
+    py::dict values;
+    for (const auto& [param, v] : args.values()) {
+      if (const auto* a = std::get_if<ArrayView>(&v)) {
+        std::vector<py::ssize_t> shape(a->shape.begin(), a->shape.end());
+        values[py::str(param)] = py::array(to_numpy(a->dtype), shape, a->data);  // copies
+      } else {
+        values[py::str(param)] = value_to_python(v, py::none());
+      }
+    }
+    example = values;
+  }
+  out["example"] = example;
   return out;
 }
 

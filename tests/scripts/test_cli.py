@@ -272,7 +272,9 @@ def test_missing_numpy_is_one_clear_line():
 # ---------------------------------------------------------------- kernels subcommand
 
 def kernel_description():
-    p = sim(["-c", "import json, simhost; print(json.dumps(simhost.describe('nbody')))"])
+    # Every entry of describe() is JSON but the example's numpy arrays (hence default=).
+    p = sim(["-c", "import json, simhost; "
+                   "print(json.dumps(simhost.describe('nbody'), default=lambda a: a.tolist()))"])
     check(p.returncode == 0, "simhost.describe('nbody') failed", p)
     return json.loads(p.stdout)
 

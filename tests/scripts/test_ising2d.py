@@ -127,7 +127,8 @@ def test_python_philox_reproduces_random123_known_answers():
 def test_matches_the_python_reference_bit_for_bit():
     rng = np.random.default_rng(3)
     # L = 6: rows of 3 sites per colour; L = 20: two Philox blocks per row.
-    for L, beta, h, sweeps, seed, every in ((6, 0.35, 0.3, 4, 77, 1), (20, 0.5, -0.1, 3, -5, 2)):
+    for L, beta, h, sweeps, seed, every in ((6, 0.35, 0.3, 4, 77, 1),
+                                            (20, 0.5, -0.1, 3, 2**63 - 5, 2)):
         spins = np.where(rng.random((L, L)) < 0.5, -1, 1).astype(np.int8)
         r = ising(spins=spins, beta=beta, h=h, sweeps=sweeps, seed=seed, measure_every=every)
         assert_same(r, reference_ising(spins, beta, h, sweeps, seed, every), f"spins L={L}")
@@ -206,8 +207,8 @@ def test_bad_inputs_are_refused_with_clear_messages():
                  L=4, measure_every=0, **base)
     expect_error(ValueError, ["ising2d(): parameter 'sweeps' must be >= 0, got -1"],
                  L=4, beta=0.4, sweeps=-1, seed=1)
-    expect_error(TypeError, ["ising2d() missing 1 required keyword argument: 'seed'"],
-                 L=4, beta=0.4, sweeps=1)
+    expect_error(ValueError, ["ising2d(): parameter 'seed' must be >= 0, got -1"],
+                 L=4, beta=0.4, sweeps=1, seed=-1)
     expect_error(TypeError, ["parameter 'sweeps' expects an int, got float"],
                  L=4, beta=0.4, sweeps=1.5, seed=1)
     expect_error(TypeError, ["unexpected keyword argument 'sweep'", "did you mean 'sweeps'"],

@@ -3,9 +3,12 @@
 
 #include <cmath>
 #include <limits>
+#include <new>
+#include <string>
 
 #include "simhost/call.hpp"
 #include "simhost/kernel.hpp"
+#include "simhost/registry.hpp"
 
 using namespace simhost;
 
@@ -221,4 +224,211 @@ TEST_CASE("a kernel's cross-parameter check and computed output shapes run befor
   CHECK_THROWS_WITH_AS(prepare_call(k, {{"measure_every", std::int64_t{20}}}),
                        "sweeps(): measure_every must not exceed sweeps", ArgumentValueError);
   CHECK_FALSE(ran);
+}
+
+// ---- Output sizes at the limits of 64 bits -------------------------------------------------
+
+namespace {
+
+constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+
+// What output_shape() throws for these arguments (empty when it throws nothing).
+std::string shape_error(const KernelDef& k, const Given& given, std::size_t output = 0) {
+  try {
+    output_shape(k.outputs[output], bind(k, given));
+  } catch (const ArgumentValueError& e) {
+    return e.what();
+  }
+  return {};
+}
+
+bool contains(const std::string& text, std::string_view part) {
+  return text.find(part) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("output sizes are computed without overflow and refused, named, when no array holds "
+          "them") {
+  Arrays a;
+  const KernelDef k = signature();  // trace: (steps+1, N) float64, N = 4 here
+  auto given = [&](std::int64_t steps) {
+    return Given{{"pos", a.pos_view()}, {"mass", a.mass_view()}, {"dt", 0.1}, {"steps", steps}};
+  };
+  // steps + 1 itself overflows 64 bits: reported exactly, from 128-bit arithmetic.
+  std::string e = shape_error(k, given(kMax));
+  CHECK(e == "demo(): steps=9223372036854775807, N=4 would need 295147905179352825856 bytes for "
+             "output 'trace' (float64, shape (9223372036854775808, 4)), more than any array can "
+             "hold (2^63 - 1 bytes)");
+  // The product of the dimensions and the element size overflow 64 bits.
+  e = shape_error(k, given(std::int64_t{1} << 62));
+  CHECK(contains(e, "steps=4611686018427387904"));
+  CHECK(contains(e, "would need 147573952589676412960 bytes for output 'trace'"));
+  // The largest size that fits: (2^63 - 1) bytes is the limit, one element more is refused.
+  const std::int64_t rows = kMax / 32;  // rows * 4 * 8 <= 2^63 - 1 < (rows + 1) * 4 * 8
+  CHECK(shape_error(k, given(rows - 1)).empty());
+  CHECK(output_shape(k.outputs[0], bind(k, given(rows - 1))) == std::vector<std::int64_t>{rows, 4});
+  CHECK(contains(shape_error(k, given(rows)), "more than any array can hold"));
+
+  // A negative size (an offset below zero) names the output and the dimension.
+  KernelDef neg = signature();
+  neg.outputs[0].shape = {Dim::named("steps", -1)};
+  CHECK(shape_error(neg, given(0)) ==
+        "demo(): steps=0 would need a negative size for output 'trace' (dimension 0, steps-1)");
+}
+
+TEST_CASE("computed shapes: size_add and size_mul overflow is reported for the output, and a "
+          "zero dimension makes any array empty") {
+  KernelDef k;
+  k.name = "frames";
+  k.summary = "Computed-shape test signature.";
+  k.params = {int_param("steps", 10, "Steps.").at_least(0),
+              int_param("every", 1, "Steps between frames.").at_least(1),
+              int_param("width", 3, "Width.").at_least(0)};
+  OutputSpec t = array_output("t", {Dim::named("K")}, "", "Frames.");
+  t.shape_fn = [](const Args& a) {
+    return std::vector<std::int64_t>{size_add(a.i64("steps") / a.i64("every"), 1)};
+  };
+  t.sized_by = {"steps", "every"};
+  OutputSpec grid = array_output("grid", {Dim::named("K"), Dim::named("width")}, "", "Grid.",
+                                 DType::Int8);
+  grid.shape_fn = [](const Args& a) {
+    return std::vector<std::int64_t>{size_mul(a.i64("steps"), 2), a.i64("width")};
+  };
+  k.outputs = {t, grid};
+  k.run = [](CallContext&) {};
+
+  CHECK(shape_error(k, {{"steps", kMax}}, 0) ==
+        "frames(): steps=9223372036854775807, every=1 would need more than "
+        "73786976294838206456 bytes for output 't' (float64), more than any array can hold "
+        "(2^63 - 1 bytes)");
+  CHECK(contains(shape_error(k, {{"steps", kMax}, {"every", std::int64_t{2}}}, 0),
+                 "every=2 would need 36893488147419103232 bytes for output 't' (float64, shape "
+                 "(4611686018427387904,))"));
+  // Without sized_by, every int parameter is named.
+  const std::string e = shape_error(k, {{"steps", std::int64_t{1} << 62}}, 1);
+  CHECK(contains(e, "frames(): steps=4611686018427387904, every=1, width=3 would need more than "
+                    "9223372036854775807 bytes for output 'grid' (int8)"));
+  // (2^63 - 1, 0): no elements, however large the other dimension; it is allocated empty.
+  CHECK(shape_error(k, {{"steps", kMax / 2}, {"width", std::int64_t{0}}}, 1).empty());
+  auto call = prepare_call(k, {{"steps", std::int64_t{0}}, {"width", std::int64_t{0}}});
+  CHECK(call->output("grid").array.size() == 0);
+  CHECK(size_add(kMax - 1, 1) == kMax);
+  CHECK_THROWS_AS(size_add(kMax, 1), SizeOverflow);
+  CHECK(size_mul(std::int64_t{1} << 31, std::int64_t{1} << 31) == std::int64_t{1} << 62);
+  CHECK_THROWS_AS(size_mul(std::int64_t{1} << 32, std::int64_t{1} << 31), SizeOverflow);
+}
+
+TEST_CASE("outputs larger than the machine's memory are a named MemoryError before anything is "
+          "allocated") {
+  KernelDef k;
+  k.name = "big";
+  k.summary = "Allocation test signature.";
+  k.params = {int_param("n", 1, "Elements.").at_least(0)};
+  k.outputs = {array_output("small", {Dim::fixed(2)}, "", "Two values."),
+               array_output("huge", {Dim::named("n")}, "", "n bytes.", DType::Int8)};
+  bool ran = false;
+  k.run = [&](CallContext&) { ran = true; };
+  bool allocated = false;
+  const OutputAllocator alloc = [&](const OutputSpec&, const std::vector<std::int64_t>&) -> void* {
+    allocated = true;
+    throw std::bad_alloc();
+  };
+  // 2^62 bytes (4 EiB) fit in 64 bits but in no machine's RAM: refused before the allocator
+  // is asked for anything, naming the parameter and the output.
+  try {
+    prepare_call(k, {{"n", std::int64_t{1} << 62}}, &alloc);
+    FAIL("no error");
+  } catch (const AllocationError& e) {
+    const std::string msg = e.what();
+    CHECK(contains(msg, "big(): n=4611686018427387904 would need 4611686018427387920 bytes "
+                        "(4.0 EiB) for output 'huge', more than can be allocated on this machine"));
+  }
+  CHECK_FALSE(allocated);
+  CHECK_FALSE(ran);
+  // An allocation that fails is named the same way (and is a std::bad_alloc: a MemoryError).
+  try {
+    prepare_call(k, {{"n", std::int64_t{5}}}, &alloc);
+    FAIL("no error");
+  } catch (const std::bad_alloc& e) {
+    CHECK(std::string(e.what()) ==
+          "big(): needs 16 bytes for output 'small', which could not be allocated");
+  }
+}
+
+TEST_CASE("array views count elements and bytes without overflow") {
+  ArrayView v{nullptr, DType::Float64, {std::int64_t{1} << 31, std::int64_t{1} << 31}};
+  CHECK(v.size() == std::int64_t{1} << 62);
+  CHECK_THROWS_WITH_AS(v.bytes(), "a float64 array of shape (2147483648, 2147483648) has more "
+                                  "than 2^63 - 1 bytes",
+                       ArgumentValueError);
+  v.shape = {std::int64_t{1} << 32, std::int64_t{1} << 32};  // 2^64 wraps to 0 in 64 bits
+  CHECK_THROWS_WITH_AS(v.size(), "an array of shape (4294967296, 4294967296) has more than "
+                                 "2^63 - 1 elements",
+                       ArgumentValueError);
+  v.shape = {kMax, kMax, 0};
+  CHECK(v.size() == 0);
+  CHECK(v.bytes() == 0);
+  v.shape = {3, -1};
+  CHECK_THROWS_AS(v.size(), ArgumentValueError);
+}
+
+TEST_CASE("progress counts saturate at 2^63 - 1 instead of wrapping") {
+  Progress p;
+  p.add(kMax - 1);
+  p.add(5);
+  CHECK(p.done() == kMax);
+  p.add(1);
+  CHECK(p.done() == kMax);
+}
+
+TEST_CASE("a kernel's example owns copies of its arrays and must bind to be registered") {
+  std::vector<double> pos(12, 0.5), mass(4, 1.0);
+  OwnedArgs ex;
+  ex.array("pos", {4, 3}, pos).array("mass", {4}, mass).set("dt", 0.1);
+  pos[0] = 7.0;  // the example keeps its own copy
+  OwnedArgs moved = std::move(ex);
+  const auto& values = moved.values();
+  REQUIRE(values.size() == 3);
+  const auto& view = std::get<ArrayView>(values[0].second);
+  CHECK(view.shape == std::vector<std::int64_t>{4, 3});
+  CHECK(static_cast<const double*>(view.data)[0] == 0.5);
+  const KernelDef k = signature();
+  Args args = bind(k, moved.values());
+  CHECK(args.size("N") == 4);
+  CHECK_THROWS_AS(OwnedArgs().array("pos", {4, 4}, pos), KernelError);  // 12 values, 16 wanted
+  CHECK_THROWS_AS(OwnedArgs().set("pos", view), KernelError);
+
+  Registry registry;
+  KernelDef good = signature();
+  good.example = [] {
+    OwnedArgs a;
+    a.array<double>("pos", {1, 3}, {0.0, 0.0, 0.0}).array<double>("mass", {1}, {1.0});
+    a.set("dt", 0.1);
+    return a;
+  };
+  CHECK_NOTHROW(registry.add(good));
+  KernelDef bad = signature();
+  bad.name = "bad";
+  bad.example = [] {
+    OwnedArgs a;
+    a.array<double>("pos", {1, 3}, {0.0, 0.0, 0.0}).array<double>("mass", {1}, {-1.0});
+    a.set("dt", 0.1);
+    return a;
+  };
+  CHECK_THROWS_WITH_AS(registry.add(bad),
+                       doctest::Contains("cannot register kernel 'bad': its example is not a "
+                                         "valid call: bad(): parameter 'mass'"),
+                       ArgumentValueError);
+}
+
+TEST_CASE("seed_param is one rule for every seeded kernel: an int in [0, 2^63 - 1], default 0") {
+  const ParamSpec p = seed_param("Seed of the streams");
+  CHECK(p.name == "seed");
+  CHECK(p.kind == Kind::Int);
+  CHECK(std::get<std::int64_t>(*p.default_value) == 0);
+  REQUIRE(p.min);
+  CHECK(p.min->value == 0.0);
+  CHECK_FALSE(p.max);
+  CHECK(p.doc.starts_with("Seed of the streams. An int in [0, 2^63 - 1] (default 0)"));
 }

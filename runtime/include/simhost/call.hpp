@@ -74,7 +74,12 @@ class Call {
 };
 
 /// Binds `given` to the kernel's signature and allocates its outputs with `alloc` (or on
-/// the heap, owned by the Call, when alloc is null). Throws the binding errors of bind().
+/// the heap, owned by the Call, when alloc is null). Throws the binding errors of bind(), the
+/// kernel's check, output_shape()'s ArgumentValueError for an output no array can hold
+/// (over 2^63 - 1 bytes), and AllocationError (a std::bad_alloc) when the outputs together
+/// need more than the machine's RAM plus swap (or the process's memory limit), checked
+/// before anything is allocated, or when an allocation fails. Messages name the kernel,
+/// the parameters the sizes come from and the outputs.
 std::shared_ptr<Call> prepare_call(const KernelDef& kernel,
                                    std::vector<std::pair<std::string, Value>> given,
                                    const OutputAllocator* alloc = nullptr);

@@ -1,6 +1,7 @@
 // The one exception hierarchy of simhost's C++ code (translated once, in scripting/).
 #pragma once
 
+#include <new>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -37,6 +38,25 @@ class ArgumentTypeError : public Error {
 class ArgumentValueError : public Error {
  public:
   using Error::Error;
+};
+
+/// A size computed from arguments (by size_add() or size_mul()) exceeds 2^63 - 1.
+/// output_shape() turns it into the ArgumentValueError that names the output.
+class SizeOverflow : public ArgumentValueError {
+ public:
+  SizeOverflow() : ArgumentValueError("a size exceeds 2^63 - 1") {}
+};
+
+/// Memory for a call's outputs cannot be had: more than the machine has (checked before
+/// anything is allocated), or an allocation failed. A std::bad_alloc, so Python sees a
+/// MemoryError; the message names the kernel, the parameters and the outputs.
+class AllocationError : public std::bad_alloc {
+ public:
+  explicit AllocationError(std::string message) : m_message(std::move(message)) {}
+  const char* what() const noexcept override { return m_message.c_str(); }
+
+ private:
+  std::string m_message;
 };
 
 /// A kernel failed while running. Python: simhost.KernelError.

@@ -7,12 +7,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -44,6 +46,19 @@ enum class Kind : int { Float = 1, Int = 2, Bool = 3, String = 4, Array = 5 };
 /// "float", "int", "bool", "str", "array".
 std::string_view kind_name(Kind kind) noexcept;
 
+/// The DType of element type T (double, std::int64_t, std::int32_t, std::int8_t, bool).
+template <class T>
+constexpr DType dtype_of() noexcept {
+  if constexpr (std::is_same_v<T, double>) return DType::Float64;
+  else if constexpr (std::is_same_v<T, std::int64_t>) return DType::Int64;
+  else if constexpr (std::is_same_v<T, std::int32_t>) return DType::Int32;
+  else if constexpr (std::is_same_v<T, std::int8_t>) return DType::Int8;
+  else {
+    static_assert(std::is_same_v<T, bool>, "not an element type of simhost arrays");
+    return DType::Bool;
+  }
+}
+
 /// A C-contiguous n-dimensional array owned elsewhere (numpy, a batch buffer, a test).
 /// The view never owns memory; whoever made it keeps the memory alive for the call.
 struct ArrayView {
@@ -51,10 +66,12 @@ struct ArrayView {
   DType dtype = DType::Float64;
   std::vector<std::int64_t> shape;
 
-  std::int64_t size() const noexcept;
-  std::size_t bytes() const noexcept { return static_cast<std::size_t>(size()) * dtype_size(dtype); }
+  /// Number of elements. Throws ArgumentValueError for a negative dimension or when the
+  /// count (or bytes()) exceeds 2^63 - 1, which no array can have.
+  std::int64_t size() const;
+  std::size_t bytes() const;
   template <class T>
-  std::span<T> as() const noexcept {
+  std::span<T> as() const {
     return {static_cast<T*>(data), static_cast<std::size_t>(size())};
   }
 };
@@ -118,6 +135,10 @@ ParamSpec optional(ParamSpec p);
 ParamSpec bool_param(std::string name, bool default_value, std::string doc);
 ParamSpec string_param(std::string name, std::optional<std::string> default_value,
                        std::vector<std::string> choices, std::string doc);
+/// The one seed parameter of every seeded kernel (built-in or plugin): `seed`, an int in
+/// [0, 2^63 - 1], default 0, with the same documentation everywhere. `what` says what the
+/// seed keys ("the Philox streams of the paths"); the rule is appended to it.
+ParamSpec seed_param(std::string what);
 
 class Args;
 
@@ -134,9 +155,20 @@ struct OutputSpec {
   /// or went unstable. Set false where non-finite values are legitimate results.
   bool finite = true;
   /// Computes the shape instead of `shape` when the sizes are not sums of named sizes
-  /// (e.g. sweeps / measure_every); `shape` then documents it.
+  /// (e.g. sweeps / measure_every); `shape` then documents it. It must not overflow for any
+  /// arguments bind() accepts: sums and products of parameters go through size_add() and
+  /// size_mul(). Negative sizes are refused.
   std::function<std::vector<std::int64_t>(const Args&)> shape_fn;
+  /// The parameters (or named sizes) that shape_fn reads, named with their values when the
+  /// output would be too large ("steps=..., save_every=1 would need ... bytes"). Empty: the
+  /// symbols of `shape` (with shape_fn: every int parameter).
+  std::vector<std::string> sized_by;
 };
+
+/// a + b and a * b for sizes computed in a shape_fn (non-negative operands). Throw
+/// SizeOverflow past 2^63 - 1; output_shape() reports it naming the output and parameters.
+std::int64_t size_add(std::int64_t a, std::int64_t b);
+std::int64_t size_mul(std::int64_t a, std::int64_t b);
 
 /// Builders for outputs: an array of the given shape, or a float.
 OutputSpec array_output(std::string name, std::vector<Dim> shape, std::string unit, std::string doc,
@@ -144,6 +176,38 @@ OutputSpec array_output(std::string name, std::vector<Dim> shape, std::string un
 OutputSpec float_output(std::string name, std::string unit, std::string doc);
 
 class CallContext;
+
+/// Arguments that own their arrays: the views among values() point into memory this object
+/// holds, valid while it lives (moving it keeps them valid). What a kernel's example is made
+/// of; a plugin's example arrives as views of its own memory and is copied with array().
+class OwnedArgs {
+ public:
+  OwnedArgs() = default;
+  OwnedArgs(OwnedArgs&&) noexcept = default;
+  OwnedArgs& operator=(OwnedArgs&&) noexcept = default;
+  OwnedArgs(const OwnedArgs&) = delete;
+  OwnedArgs& operator=(const OwnedArgs&) = delete;
+
+  /// Adds a number, bool, string or None (for an array, use array()).
+  OwnedArgs& set(std::string name, Value value);
+  /// Adds an array argument: a copy of the shape-many elements at view.data (C order).
+  OwnedArgs& array(std::string name, const ArrayView& view);
+  /// Adds an array argument from its elements (C order; their count must match `shape`).
+  template <class T>
+  OwnedArgs& array(std::string name, std::vector<std::int64_t> shape, const std::vector<T>& data) {
+    static_assert(!std::is_same_v<T, bool>, "std::vector<bool> has no data(): pass an ArrayView");
+    return array(std::move(name), ArrayView{const_cast<T*>(data.data()), dtype_of<T>(),
+                                            std::move(shape)},
+                 data.size());
+  }
+  /// In the order they were added; the arrays are views of this object's memory.
+  const std::vector<std::pair<std::string, Value>>& values() const noexcept { return m_values; }
+
+ private:
+  OwnedArgs& array(std::string name, const ArrayView& view, std::size_t elements);
+  std::vector<std::pair<std::string, Value>> m_values;
+  std::vector<std::unique_ptr<std::byte[]>> m_memory;
+};
 
 /// A kernel: its signature plus the function that runs it. Built-in and plugin kernels are
 /// the same thing to the runtime.
@@ -161,6 +225,10 @@ struct KernelDef {
   /// Runs on a TBB worker inside the process arena, never with the GIL. Throws simhost
   /// errors (or std::bad_alloc); any other exception becomes a KernelError.
   std::function<void(CallContext&)> run;
+  /// A small valid set of arguments that runs in milliseconds: the kernel's self-test input
+  /// (simhost.describe(name)["example"], the limit tests, plugin checks). Each call builds
+  /// new buffers. Optional; when given, registration checks that it binds.
+  std::function<OwnedArgs()> example;
 
   const ParamSpec* find_param(std::string_view name) const noexcept;
   const OutputSpec* find_output(std::string_view name) const noexcept;
@@ -182,6 +250,8 @@ class Args {
   std::int64_t size(std::string_view symbol) const;
 
   const std::vector<std::pair<std::string, Value>>& items() const noexcept { return m_values; }
+  /// The name of the kernel these arguments were bound for.
+  const std::string& kernel_name() const noexcept { return m_kernel; }
   const std::vector<std::pair<std::string, std::int64_t>>& sizes() const noexcept { return m_sizes; }
 
  private:
@@ -197,8 +267,15 @@ class Args {
 /// writes them.
 Args bind(const KernelDef& kernel, std::vector<std::pair<std::string, Value>> given);
 
-/// The resolved shape of an output for these arguments.
+/// The resolved shape of an output for these arguments, computed without overflow. Throws
+/// ArgumentValueError, naming the output and the parameters its size comes from, for a
+/// negative size or an array no machine can hold: a dimension, an element count or a byte
+/// count above 2^63 - 1 (PTRDIFF_MAX, the limit of numpy and of C++ objects alike).
 std::vector<std::int64_t> output_shape(const OutputSpec& out, const Args& args);
+
+/// "steps=4611686018427387904" (or "N=5", "y0 of shape (4, 3)"): the arguments an output's
+/// size comes from, for error messages; empty when its shape is fixed.
+std::string sized_by_text(const OutputSpec& out, const Args& args);
 
 /// Throws the TypeError-like error for a parameter name the kernel does not have, with
 /// the closest names ("nbody() got an unexpected keyword argument 'stesp'; did you mean
@@ -261,11 +338,19 @@ class CancelToken {
 };
 
 /// Progress in the kernel's own unit (steps, paths, sweeps). Written by kernels from any
-/// worker, read by the supervisor. Thread-safe.
+/// worker, read by the supervisor. Thread-safe. Counts saturate at 2^63 - 1 (a kernel whose
+/// total does not fit, such as M systems times 2^62 steps, passes 2^63 - 1).
 class Progress {
  public:
   void set_total(std::int64_t total) noexcept { m_total.store(total, std::memory_order_relaxed); }
-  void add(std::int64_t n) noexcept { m_done.fetch_add(n, std::memory_order_relaxed); }
+  /// Adds n >= 0 done.
+  void add(std::int64_t n) noexcept {
+    constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+    std::int64_t done = m_done.load(std::memory_order_relaxed);
+    while (!m_done.compare_exchange_weak(done, done > kMax - n ? kMax : done + n,
+                                         std::memory_order_relaxed)) {
+    }
+  }
   std::int64_t done() const noexcept { return m_done.load(std::memory_order_relaxed); }
   std::int64_t total() const noexcept { return m_total.load(std::memory_order_relaxed); }
 
