@@ -287,18 +287,27 @@ std::optional<double> parse_timeout(const KernelDef& k, const py::handle& timeou
 template <class F>
 auto without_gil(F&& f) {
   PyThreadState* state = PyEval_SaveThread();
-  try {
-    if constexpr (std::is_void_v<decltype(f())>) {
+  // The GIL is taken back outside the try: a forced unwind out of PyEval_RestoreThread must
+  // not land in the catch below (taking the GIL there again would start a second unwind
+  // inside the handler, and the process aborts with "exception not rethrown").
+  if constexpr (std::is_void_v<decltype(f())>) {
+    try {
       f();
+    } catch (...) {
       PyEval_RestoreThread(state);
-    } else {
-      auto result = f();
-      PyEval_RestoreThread(state);
-      return result;
+      throw;
     }
-  } catch (...) {
     PyEval_RestoreThread(state);
-    throw;
+  } else {
+    std::optional<decltype(f())> result;
+    try {
+      result.emplace(f());
+    } catch (...) {
+      PyEval_RestoreThread(state);
+      throw;
+    }
+    PyEval_RestoreThread(state);
+    return std::move(*result);
   }
 }
 
@@ -478,7 +487,12 @@ class PyCall {
     }
     const OutputAllocator alloc = [&](const OutputSpec& o, const std::vector<std::int64_t>& shape) {
       std::vector<py::ssize_t> dims(shape.begin(), shape.end());
-      self->m_arrays.emplace_back(to_numpy(o.dtype), dims);
+      try {
+        self->m_arrays.emplace_back(to_numpy(o.dtype), dims);
+      } catch (py::error_already_set& e) {
+        if (!e.matches(PyExc_MemoryError)) throw;
+        throw std::bad_alloc();  // prepare_call() names the kernel, parameters and output
+      }
       return self->m_arrays.back().mutable_data();
     };
     self->m_call = prepare_call(k, std::move(given), &alloc);
