@@ -375,7 +375,7 @@ TEST_CASE("very long paths are cancelled inside a path") {
   start(call);
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
   call->cancel();
-  REQUIRE(call->wait_for(std::chrono::milliseconds(500)));
+  REQUIRE(call->wait_for(testing::scaled(std::chrono::milliseconds(500))));
   CHECK_THROWS_AS(call->rethrow_if_failed(), Cancelled);
   set_threads(2);
 }
