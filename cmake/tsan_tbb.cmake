@@ -81,7 +81,9 @@ else()
         -o APT::Sandbox::User=root -q)
     simhost_tsan_tbb_run("fetching Debian's source index (apt-get update)"
       COMMAND apt-get ${apt_options} update WORKING_DIRECTORY ${download})
-    simhost_tsan_tbb_run("fetching the source of onetbb ${tbb_deb_version} (apt-get source)"
+    string(CONCAT what "fetching the source of onetbb ${tbb_deb_version} (apt-get source; "
+           "without network, put its .dsc and tarballs into ${download})")
+    simhost_tsan_tbb_run("${what}"
       COMMAND apt-get ${apt_options} source --download-only onetbb=${tbb_deb_version}
       WORKING_DIRECTORY ${download})
     file(REMOVE_RECURSE ${apt})  # the index (~20 MB) is needed no more
