@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build pkg-config
+  dpkg-dev  # dpkg-source: the tsan preset unpacks Debian's oneTBB source (cmake/tsan_tbb.cmake)
   libtbb-dev libeigen3-dev libfmt-dev doctest-dev pybind11-dev librandom123-dev
   python3-dev python3-numpy python3-pytest
   python3-numba python3-matplotlib

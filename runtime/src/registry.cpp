@@ -89,8 +89,10 @@ void validate(const KernelDef& k) {
 }  // namespace
 
 Registry& Registry::global() {
-  static Registry registry;
-  return registry;
+  // Never destroyed, like the executor's pool: a kernel may still run (on a daemon thread or
+  // a worker) while static destructors run at exit, and it reads its KernelDef.
+  static Registry* registry = new Registry;
+  return *registry;
 }
 
 void Registry::add(KernelDef kernel) {

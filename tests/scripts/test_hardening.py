@@ -34,10 +34,11 @@ SIMHOST_BIN = os.environ.get("SIMHOST_BIN",
                              os.path.join(SOURCE_DIR, "build", "release", "bin", "simhost"))
 SUPPORT_DIR = os.path.join(SOURCE_DIR, "tests", "support")
 
-# The promise under test: Ctrl-C stops running kernels (and the process) within this long.
-RESPONSE_S = 0.5
+# The promise under test: Ctrl-C stops running kernels (and the process) within this long
+# (scaled only under ThreadSanitizer, see simhost_testing.TIME_SCALE).
+RESPONSE_S = simhost_testing.scaled(0.5)
 # Limits that only bound a hang (a child's start-up, a future that never settles).
-HANG_LIMIT_S = 60.0
+HANG_LIMIT_S = simhost_testing.scaled(60.0)
 
 
 # ---- helpers -----------------------------------------------------------------------------
@@ -384,7 +385,7 @@ def _interrupt(code, ready_line, *, env=None):
     else:
         proc.kill()
     assert lines and lines[-1].strip() == ready_line, (lines, proc.stderr.read())
-    time.sleep(0.3)  # inside the kernels (or the wait) for sure
+    time.sleep(simhost_testing.scaled(0.3))  # inside the kernels (or the wait) for sure
     t0 = time.monotonic()
     proc.send_signal(signal.SIGINT)
     try:

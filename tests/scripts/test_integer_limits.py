@@ -30,7 +30,7 @@ TIMEOUT = 0.3
 # A case that takes longer than this did not honour timeout= (a kernel checks for
 # cancellation at least every few milliseconds). Only a hang detector: allocating and
 # freeing a 16 GiB output takes seconds under AddressSanitizer (its shadow memory).
-SLOW = 30.0
+SLOW = simhost_testing.scaled(30.0)
 
 
 def int_cases(info):

@@ -5,9 +5,20 @@ module on PYTHONPATH, which CTest sets. A test file lists its test functions and
 ``sys.exit(simhost_testing.run(TESTS))``.
 """
 
+import os
 import sys
 import time
 import traceback
+
+#: How much slower than a release build this one runs kernels: SIMHOST_TEST_TIME_SCALE, set
+#: by the tsan preset (instrumented kernels run 10-100x slower); 1 elsewhere, where tests
+#: check the promises themselves (Ctrl-C within 0.5 s, ...).
+TIME_SCALE = max(1.0, float(os.environ.get("SIMHOST_TEST_TIME_SCALE", "1") or 1))
+
+
+def scaled(seconds):
+    """A timing bound for this build: `seconds` times TIME_SCALE."""
+    return seconds * TIME_SCALE
 
 # A script whose whole subject cannot be tested on this machine (a missing CPU feature, say)
 # exits with this status instead of returning early as a pass: CTest's SKIP_RETURN_CODE

@@ -1,0 +1,15 @@
+# Under the tsan preset: each binary (FILES, |-separated) loads the ThreadSanitizer libtbb in
+# LIBDIR at run time, not Debian's (whose synchronisation TSan cannot see).
+string(REPLACE "|" ";" files "${FILES}")
+foreach(file IN LISTS files)
+  execute_process(COMMAND ldd ${file} OUTPUT_VARIABLE out RESULT_VARIABLE rc)
+  string(REGEX MATCH "libtbb\\.so\\.[0-9]+ => ([^ \n]+)" found "${out}")
+  if(NOT rc EQUAL 0 OR NOT found)
+    message(FATAL_ERROR "${file}: ldd shows no libtbb:\n${out}")
+  endif()
+  get_filename_component(dir ${CMAKE_MATCH_1} DIRECTORY)
+  if(NOT dir STREQUAL LIBDIR)
+    message(FATAL_ERROR "${file} loads ${CMAKE_MATCH_1}, not the ThreadSanitizer libtbb in ${LIBDIR}")
+  endif()
+  message(STATUS "${file}: ${CMAKE_MATCH_1}")
+endforeach()
