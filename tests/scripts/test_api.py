@@ -43,11 +43,6 @@ def call(**overrides):
 REMOVE = object()
 
 
-def same_bits(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
-
-
 # ---- Result ----------------------------------------------------------------------------
 
 
@@ -85,8 +80,8 @@ def test_result_params_include_defaults():
     for result in (r, r2):
         again = simhost.kernels.nbody(**result.params)
         for name in result:
-            assert same_bits(again[name], result[name]), name
-    assert not same_bits(r2.energy, r.energy) and not same_bits(r2.vel, r.vel)
+            assert simhost_testing.same_bits(again[name], result[name]), name
+    assert not simhost_testing.same_bits(r2.energy, r.energy) and not simhost_testing.same_bits(r2.vel, r.vel)
 
 
 def test_result_seconds():
@@ -126,10 +121,10 @@ def test_outputs_own_their_memory():
         r[name][...] = -7.0
     for name in r:
         assert not np.shares_memory(r[name], reference[name]), name
-        assert same_bits(reference[name], before[name]), f"writing into r.{name} changed another result"
+        assert simhost_testing.same_bits(reference[name], before[name]), f"writing into r.{name} changed another result"
     again = simhost.kernels.nbody(pos=pos, vel=vel, mass=mass, dt=DT, steps=STEPS)
     for name in again:
-        assert same_bits(again[name], before[name]), f"output {name!r} of a later call differs"
+        assert simhost_testing.same_bits(again[name], before[name]), f"output {name!r} of a later call differs"
 
 
 # ---- Zero copy and conversions --------------------------------------------------------
@@ -144,7 +139,7 @@ def test_float64_c_contiguous_passed_without_copy():
         assert used is given, f"{name}: r.params[{name!r}] is not the array given"
         assert np.shares_memory(used, given), name
     for name, given, before in zip(("pos", "vel", "mass"), (pos, vel, mass), saved):
-        assert same_bits(given, before), f"input {name!r} was modified"
+        assert simhost_testing.same_bits(given, before), f"input {name!r} was modified"
 
 
 def _converted_case(label, pos_in, pos_value):
@@ -163,13 +158,13 @@ def _converted_case(label, pos_in, pos_value):
     assert np.array_equal(used, pos_value), f"{label}: the copy differs in value from the input"
     if isinstance(pos_in, np.ndarray):
         assert not np.shares_memory(used, pos_in), label
-        assert pos_in.dtype == saved.dtype and same_bits(pos_in, saved), f"{label}: input modified"
+        assert pos_in.dtype == saved.dtype and simhost_testing.same_bits(pos_in, saved), f"{label}: input modified"
         assert pos_in.tobytes(order="A") == saved_bytes, f"{label}: input modified"
     # The kernel saw exactly these values: the same call with the float64 copy agrees bitwise.
     ref = simhost.kernels.nbody(pos=np.ascontiguousarray(pos_value, np.float64), vel=vel,
                                 mass=mass, dt=DT, steps=STEPS)
     for name in ref:
-        assert same_bits(r[name], ref[name]), f"{label}: output {name!r} differs"
+        assert simhost_testing.same_bits(r[name], ref[name]), f"{label}: output {name!r} differs"
 
 
 def test_list_input_converted_with_one_copy():
@@ -212,7 +207,7 @@ def test_inputs_never_modified():
     r = simhost.kernels.nbody(pos=pos, vel=vel, mass=mass, dt=0.01, steps=50)
     assert not np.array_equal(r.pos, pos), "the bodies did not move: the test proves nothing"
     for name, given, before in zip(("pos", "vel", "mass"), (pos, vel, mass), saved):
-        assert same_bits(given, before), f"input {name!r} was modified"
+        assert simhost_testing.same_bits(given, before), f"input {name!r} was modified"
 
 
 # ---- Refused inputs --------------------------------------------------------------------
@@ -291,7 +286,7 @@ def test_numpy_scalars_accepted():
     # ... and the kernel computed with those values: the same as plain Python numbers.
     plain = call(steps=5, dt=float(np.float32(DT)))
     for name in plain:
-        assert same_bits(r[name], plain[name]), name
+        assert simhost_testing.same_bits(r[name], plain[name]), name
 
 
 def test_unknown_parameter_like_python():
@@ -351,7 +346,7 @@ def test_kernel_failure_raises_kernel_error():
     # The process stays healthy: a call after the failure gives the same bits as before it.
     after = call()
     for name in before:
-        assert same_bits(after[name], before[name]), name
+        assert simhost_testing.same_bits(after[name], before[name]), name
     assert np.all(np.isfinite(after.energy))
 
 
@@ -370,7 +365,7 @@ def test_allocation_failure_is_memory_error():
                                                 dt=DT, steps=1), "allocate")
     after = call()  # and the process goes on, computing what it computed before
     for name in before:
-        assert same_bits(after[name], before[name]), name
+        assert simhost_testing.same_bits(after[name], before[name]), name
 
 
 # ---- Signature, help, describe ---------------------------------------------------------
@@ -454,7 +449,7 @@ def test_module_surface():
                     dt=DT, steps=STEPS)
     ref = call()
     for name in ref:
-        assert same_bits(r[name], ref[name]), name
+        assert simhost_testing.same_bits(r[name], ref[name]), name
 
 
 TESTS = [

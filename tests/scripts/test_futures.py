@@ -31,10 +31,6 @@ LONG = bodies(20000, seed=1)    # ~0.1-0.2 s per step: minutes for thousands of 
 MEDIUM = bodies(4000, seed=2)   # milliseconds per step: progress shows at once even under load
 
 
-def same_bits(a, b):
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
-
-
 def wait_running(future, deadline=10.0):
     """Waits until the kernel has made progress, so a cancel lands while it runs."""
     end = time.monotonic() + deadline
@@ -50,7 +46,7 @@ def test_submit_returns_a_concurrent_future_with_the_sequential_result():
     r = f.result(timeout=30)
     ref = simhost.run("nbody", **inputs, steps=15)
     for name in ("pos", "vel", "energy", "momentum"):
-        assert same_bits(r[name], ref[name]), name
+        assert simhost_testing.same_bits(r[name], ref[name]), name
     assert f.done() and not f.cancelled() and f.exception() is None
     assert r.kernel == "nbody" and r.params["steps"] == 15
 
@@ -114,7 +110,7 @@ def test_wait_and_as_completed_over_many_futures_match_sequential_runs():
     order = [futures[f] for f in concurrent.futures.as_completed(futures)]
     assert sorted(order) == list(range(1, 21))
     for f, k in futures.items():
-        assert same_bits(f.result().energy, simhost.run("nbody", **inputs, steps=k).energy), k
+        assert simhost_testing.same_bits(f.result().energy, simhost.run("nbody", **inputs, steps=k).energy), k
 
 
 def test_many_futures_share_the_one_thread_budget():
@@ -180,7 +176,7 @@ def test_asyncio_wrap_future_and_arun():
         return a, b, c, time.monotonic() - t0
 
     a, b, c, cancel_seconds = asyncio.run(main())
-    assert same_bits(a.energy, ref.energy) and same_bits(b.energy, ref.energy)
+    assert simhost_testing.same_bits(a.energy, ref.energy) and simhost_testing.same_bits(b.energy, ref.energy)
     assert c.energy.shape == (4,)
     assert cancel_seconds < 1.0, cancel_seconds
 

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 
 import numpy as np
@@ -50,17 +49,6 @@ def example(kernel):
 
 def kernels():
     return simhost.list_kernels()
-
-
-def same_bits(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
-
-
-def assert_same_result(r, ref, label):
-    assert list(r) == list(ref), (label, list(r), list(ref))
-    for name in ref:
-        assert same_bits(r[name], ref[name]), f"{label}: output {name!r} differs bitwise"
 
 
 def params_of(kernel, kind):
@@ -112,8 +100,8 @@ def test_misaligned_arrays_get_the_one_documented_copy():
             used = r.params[p["name"]]
             assert used is not view, f"{k}: misaligned {p['name']} passed without a copy"
             assert used.flags.aligned and used.flags.c_contiguous, (k, p["name"])
-            assert_same_result(r, ref, f"{k} with misaligned {p['name']}")
-            assert same_bits(view, before), f"{k}: the input {p['name']} was modified"
+            simhost_testing.assert_same_result(r, ref, f"{k} with misaligned {p['name']}")
+            assert simhost_testing.same_bits(view, before), f"{k}: the input {p['name']} was modified"
             checked += 1
     assert checked >= 5, f"only {checked} array parameters checked"
 
@@ -147,7 +135,7 @@ def test_integers_float64_cannot_hold_exactly_are_refused():
     args = example("nbody")
     exact = np.full(np.asarray(args["mass"]).shape, 2, np.int64)
     r = simhost.run("nbody", **{**args, "mass": exact})
-    assert same_bits(r.params["mass"], exact.astype(np.float64))
+    assert simhost_testing.same_bits(r.params["mass"], exact.astype(np.float64))
     r = simhost.run("nbody", **{**args, "G": 2**53})
     assert r.params["G"] == float(2**53)
 
@@ -185,7 +173,7 @@ def test_numbers_as_0d_arrays_and_numpy_scalars_behave_like_python_numbers():
             ref = simhost.run(k, **{**args, name: value})
             for given in (np.array(value), numpy_type[p["kind"]](value)):
                 r = simhost.run(k, **{**args, name: given})
-                assert_same_result(r, ref, f"{k}({name}={given!r})")
+                simhost_testing.assert_same_result(r, ref, f"{k}({name}={given!r})")
                 assert type(r.params[name]) is type(ref.params[name]), (k, name)
             simhost_testing.expect_raises(
                 TypeError, lambda: simhost.run(k, **{**args, name: np.array([value])}),
@@ -272,18 +260,18 @@ def test_results_pickle_copy_deepcopy_and_cross_a_process_pool():
     back = pickle.loads(pickle.dumps(r))
     assert isinstance(back, simhost.Result) and back.kernel == r.kernel
     assert back.seconds == r.seconds and list(back.params) == list(r.params)
-    assert_same_result(back, r, "unpickled")
+    simhost_testing.assert_same_result(back, r, "unpickled")
     shallow = copy.copy(r)
-    assert_same_result(shallow, r, "copy")
+    simhost_testing.assert_same_result(shallow, r, "copy")
     assert shallow.pos is r.pos, "copy.copy should share the arrays"
     deep = copy.deepcopy(r)
-    assert_same_result(deep, r, "deepcopy")
+    simhost_testing.assert_same_result(deep, r, "deepcopy")
     assert deep.pos is not r.pos and not np.shares_memory(deep.pos, r.pos)
     with multiprocessing.Pool(2) as pool:
         got = pool.map(_pool_job, range(4), chunksize=1)
     for seed, res in enumerate(got):
         assert isinstance(res, simhost.Result), type(res)
-        assert_same_result(res, _pool_job(seed), f"pool result {seed}")
+        simhost_testing.assert_same_result(res, _pool_job(seed), f"pool result {seed}")
 
 
 # ---- futures -----------------------------------------------------------------------------
@@ -343,7 +331,7 @@ def test_callbacks_and_progress_callables_may_wait_for_other_kernels():
     assert sorted(got) == ["callback result", "callback wait", "progress result",
                            "progress run"], sorted(got)
     for label, r in got.items():
-        assert_same_result(r, ref, label)
+        simhost_testing.assert_same_result(r, ref, label)
 
 
 def test_a_progress_error_after_the_kernel_finished_is_raised_by_run_and_futures():

@@ -77,10 +77,6 @@ def results_of(name, example):
     return {k: np.array(v, copy=True) for k, v in r.items()}
 
 
-def same_bits(a, b):
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
-
-
 def test_every_int_parameter_at_the_limits_of_64_bits():
     kernels = simhost.list_kernels()
     assert kernels, "no kernels registered"
@@ -97,7 +93,7 @@ def test_every_int_parameter_at_the_limits_of_64_bits():
         # The process is healthy afterwards: the example gives the same bits as before.
         after = results_of(name, example)
         for k in before:
-            assert same_bits(before[k], after[k]), f"{name}: output {k!r} changed after the sweep"
+            assert simhost_testing.same_bits(before[k], after[k]), f"{name}: output {k!r} changed after the sweep"
     print(f"   outcomes: {tally}")
 
 
@@ -174,9 +170,9 @@ def test_one_seed_rule_for_every_seeded_kernel():
         base = {k: v for k, v in ex.items() if k != "seed"}
         default, zero = results_of(name, base), results_of(name, dict(base, seed=0))
         for k in default:
-            assert same_bits(default[k], zero[k]), (name, k)
+            assert simhost_testing.same_bits(default[k], zero[k]), (name, k)
         one = results_of(name, dict(base, seed=1))
-        assert any(not same_bits(one[k], zero[k]) for k in one), f"{name}: seed 1 == seed 0"
+        assert any(not simhost_testing.same_bits(one[k], zero[k]) for k in one), f"{name}: seed 1 == seed 0"
     for bad, texts in messages.items():
         assert len(texts) == 1, f"seed={bad} is refused in different words: {texts}"
     assert messages[-1] == {"KERNEL(): parameter 'seed' must be >= 0, got -1"}, messages[-1]
@@ -192,7 +188,7 @@ def test_examples_are_fresh_small_and_fast():
                 assert v.nbytes <= 1 << 16, (name, k, v.nbytes)
                 original = b[k].copy()
                 v[...] = 0  # a copy: the next example is unchanged
-                assert same_bits(simhost.describe(name)["example"][k], original), (name, k)
+                assert simhost_testing.same_bits(simhost.describe(name)["example"][k], original), (name, k)
         simhost.run(name, **b)  # warm up
         t0 = time.monotonic()
         r = simhost.run(name, **simhost.describe(name)["example"])

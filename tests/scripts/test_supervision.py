@@ -43,17 +43,6 @@ EXIT_LIMIT_S = 30.0
 OUTPUTS = ("pos", "vel", "energy", "momentum")
 
 
-def same_bits(a, b):
-    a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
-
-
-def assert_same_result(r, ref, label):
-    assert list(r) == list(ref), (label, list(r), list(ref))
-    for name in OUTPUTS:
-        assert same_bits(r[name], ref[name]), f"{label}: output {name!r} differs bitwise"
-
-
 def nbody_inputs(n, steps, seed):
     rng = np.random.default_rng(seed)
     return dict(pos=rng.standard_normal((n, 3)), vel=0.1 * rng.standard_normal((n, 3)),
@@ -216,17 +205,17 @@ def test_timeout_cancels_kernel():
     for fragment in ("nbody", "0.3", "timeout"):
         assert fragment in msg, f"TimeoutError message {msg!r} lacks {fragment!r}"
     # The process stays healthy: the next calls work and give the same bits.
-    assert_same_result(simhost.kernels.nbody(**short), reference, "call after a timeout")
-    assert_same_result(simhost.run("nbody", **short), reference, "run() after a timeout")
+    simhost_testing.assert_same_result(simhost.kernels.nbody(**short), reference, "call after a timeout")
+    simhost_testing.assert_same_result(simhost.run("nbody", **short), reference, "run() after a timeout")
 
 
 def test_generous_timeout_returns_normally():
     short = short_inputs()
     reference = simhost.kernels.nbody(**short)
     r = simhost.kernels.nbody(**short, timeout=60.0)
-    assert_same_result(r, reference, "call with timeout=60")
+    simhost_testing.assert_same_result(r, reference, "call with timeout=60")
     r = simhost.run("nbody", **short, timeout=30)
-    assert_same_result(r, reference, "run() with timeout=30")
+    simhost_testing.assert_same_result(r, reference, "run() with timeout=30")
 
 
 # ---- Python signal handlers during a call ---------------------------------------------
@@ -273,7 +262,7 @@ def test_a_signal_handler_exception_stops_a_running_kernel():
     assert isinstance(raised, Alarm) and str(raised) == "time is up", repr(raised)
     assert latency < RESPONSE_S, f"the kernel stopped {latency:.3f} s after the handler raised"
     short = short_inputs()
-    assert_same_result(simhost.kernels.nbody(**short), simhost.run("nbody", **short),
+    simhost_testing.assert_same_result(simhost.kernels.nbody(**short), simhost.run("nbody", **short),
                        "calls after an interrupted one")
 
 
@@ -296,7 +285,7 @@ def test_code_run_during_a_kernel_may_call_kernels_but_not_change_threads():
         seen.clear()
         raised, _ = call_interrupted_by_alarm(handler, **options)
         assert isinstance(raised, Alarm), (options, repr(raised))
-        assert_same_result(seen["nested"], reference, f"a call made by a signal handler {options}")
+        simhost_testing.assert_same_result(seen["nested"], reference, f"a call made by a signal handler {options}")
         err = seen.get("set_threads")
         assert isinstance(err, simhost.KernelError), (options, repr(err))
         assert "cannot change while this thread has a kernel call in progress" in str(err), str(err)
@@ -377,7 +366,7 @@ def test_two_threads_run_identical_kernels_concurrently():
             assert not any(t.is_alive() for t in threads), "a concurrent call never returned"
             assert not errors, f"a concurrent call failed: {errors!r}"
             for i, r in enumerate(results):
-                assert_same_result(r, reference, f"concurrent call {i} (round {attempt})")
+                simhost_testing.assert_same_result(r, reference, f"concurrent call {i} (round {attempt})")
     finally:
         simhost.set_threads(before)
 
@@ -421,7 +410,7 @@ def test_short_kernel_completes_while_long_kernel_runs():
         assert outcome["long"] == "timeout", f"the long call: {outcome['long']}"
         assert short_end < outcome["long_end"], (
             "the short call returned only after the long one ended: calls are serialized")
-        assert_same_result(r, reference, "short call during a long one")
+        simhost_testing.assert_same_result(r, reference, "short call during a long one")
     finally:
         simhost.set_threads(before)
 

@@ -62,3 +62,18 @@ def expect_raises(exc_type, fn, *fragments):
     except BaseException as e:  # noqa: BLE001 - report the wrong exception
         raise AssertionError(f"expected {exc_type.__name__}, got {type(e).__name__}: {e}") from e
     raise AssertionError(f"expected {exc_type.__name__}, nothing was raised")
+
+
+def same_bits(a, b):
+    """True when a and b (arrays or numbers) have the same dtype, shape and bytes."""
+    import numpy as np
+
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and a.tobytes() == b.tobytes()
+
+
+def assert_same_result(r, ref, label):
+    """Requires two kernel results with the same outputs, bit for bit."""
+    assert list(r) == list(ref), (label, list(r), list(ref))
+    for name in ref:
+        assert same_bits(r[name], ref[name]), f"{label}: output {name!r} differs bitwise"
