@@ -150,16 +150,27 @@ TEST_CASE("dopri5 meets its tolerance on the harmonic oscillator, tighter for sm
   }
 }
 
-TEST_CASE("SIR conserves S + I + R to rounding with either method") {
-  std::mt19937_64 rng(4);
+namespace {
+
+// m SIR systems (y0 rows S, I, R; p rows beta, gamma), alternately as fractions and head
+// counts, drawn from `seed`.
+std::pair<std::vector<double>, std::vector<double>> sir_batch(int m, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
   std::uniform_real_distribution<double> u(0, 1);
-  const int m = 37;
   std::vector<double> y0, p;
   for (int i = 0; i < m; ++i) {
-    const double scale = i % 2 ? 1.0 : 1e6;  // fractions and head counts
+    const double scale = i % 2 ? 1.0 : 1e6;
     y0.insert(y0.end(), {scale * (0.5 + 0.5 * u(rng)), scale * 0.1 * u(rng), scale * 0.3 * u(rng)});
     p.insert(p.end(), {0.1 + u(rng), 0.05 + 0.5 * u(rng)});
   }
+  return {y0, p};
+}
+
+}  // namespace
+
+TEST_CASE("SIR conserves S + I + R to rounding with either method") {
+  const int m = 37;
+  auto [y0, p] = sir_batch(m, 4);  // rows() views them
   for (const char* method : {"rk4", "dopri5"}) {
     CAPTURE(method);
     const Solution s = solve({{"system", std::string("sir")},
@@ -186,15 +197,8 @@ TEST_CASE("SIR conserves S + I + R to rounding with either method") {
 TEST_CASE("SIR keeps its exact invariant S exp((beta/gamma) R / N) in every system") {
   // dS/dR = -(beta/gamma) S / N with N constant, so S exp((beta/gamma) R / N) is constant:
   // a right-hand side whose terms merely cancel (S + I + R) does not keep it.
-  std::mt19937_64 rng(6);
-  std::uniform_real_distribution<double> u(0, 1);
   const int m = 37;
-  std::vector<double> y0, p;
-  for (int i = 0; i < m; ++i) {
-    const double scale = i % 2 ? 1.0 : 1e6;
-    y0.insert(y0.end(), {scale * (0.5 + 0.5 * u(rng)), scale * 0.1 * u(rng), scale * 0.3 * u(rng)});
-    p.insert(p.end(), {0.1 + u(rng), 0.05 + 0.5 * u(rng)});
-  }
+  auto [y0, p] = sir_batch(m, 6);  // rows() views them
   for (const char* method : {"rk4", "dopri5"}) {
     CAPTURE(method);
     const Solution s = solve({{"system", std::string("sir")},
