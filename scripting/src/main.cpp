@@ -139,6 +139,12 @@ class HoldSigint {
 // exit code, kEndBySigint, or -1 to go on.
 int prepare_interpreter() {
   HoldSigint hold;
+  // A Ctrl-C that came before the hold (while CPython started) is pending in Python's own
+  // handler: take it now, before it surfaces inside an import.
+  if (PyErr_CheckSignals() != 0) {
+    PyErr_Clear();
+    return kEndBySigint;
+  }
   const int rc = import_packages();
   return hold.interrupted() ? kEndBySigint : rc;
 }
@@ -168,9 +174,10 @@ int import_packages() {
       return 1;
     }
   } catch (py::error_already_set& e) {
+    const bool interrupted = e.matches(PyExc_KeyboardInterrupt);
     e.restore();
     PyErr_Print();
-    return 1;
+    return interrupted ? kEndBySigint : 1;
   }
   return -1;
 }

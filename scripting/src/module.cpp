@@ -5,6 +5,8 @@
 
 #include <bit>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <cmath>
 #include <cstdlib>
 #include <optional>
@@ -586,9 +588,50 @@ class PyCall {
   bool m_started = false;
 };
 
+// Python threads inside run() (from taking its arguments to handing back its result). After
+// an interrupt, the exit path waits for them to leave before the interpreter finalizes: a
+// thread still inside then would be ended by a forced unwind when it takes the GIL back,
+// releasing its Python objects without the GIL.
+struct ThreadsInRun {
+  std::mutex mutex;
+  std::condition_variable left;
+  int inside = 0;
+};
+ThreadsInRun& threads_in_run() {
+  static auto* t = new ThreadsInRun;  // never destroyed: threads may still leave at exit
+  return *t;
+}
+struct InRun {
+  InRun() {
+    std::lock_guard lock(threads_in_run().mutex);
+    ++threads_in_run().inside;
+  }
+  ~InRun() {
+    ThreadsInRun& t = threads_in_run();
+    std::lock_guard lock(t.mutex);
+    if (--t.inside == 0) t.left.notify_all();
+  }
+  InRun(const InRun&) = delete;
+  InRun& operator=(const InRun&) = delete;
+};
+
+// _stop_all_calls(wait): cancels every call (stop_all_calls()), then waits with the GIL
+// released, at most `wait` seconds, until no other thread is inside run().
+void stop_all_calls_and_wait(double wait) {
+  stop_all_calls();
+  const auto limit = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double>(wait));
+  without_gil([&] {
+    ThreadsInRun& t = threads_in_run();
+    std::unique_lock lock(t.mutex);
+    t.left.wait_for(lock, limit, [&] { return t.inside == 0; });
+  });
+}
+
 // _run(name, params, timeout, progress) -> (outputs, params_as_used, seconds)
 py::tuple run_kernel(const py::object& name, const py::dict& params, const py::object& timeout,
                      const py::object& progress) {
+  InRun inside;
   auto pc = PyCall::prepare(kernel_named(name, "run"), params, timeout, progress);
   pc->run();
   return pc->collect();
@@ -744,9 +787,10 @@ void bind_module(py::module_& m) {
   m.def("_submit", &submit_kernel, py::arg("name"), py::arg("params"), py::arg("timeout"),
         py::arg("progress"), "Starts a kernel call and returns at once.");
   m.attr("_TICK") = std::chrono::duration<double>(kSupervisorTick).count();
-  m.def("_stop_all_calls", [] { stop_all_calls(); },
+  m.def("_stop_all_calls", &stop_all_calls_and_wait, py::arg("wait"),
         "Cancels every kernel call in progress and every later one (the process is ending "
-        "after Ctrl-C); they raise KeyboardInterrupt.");
+        "after Ctrl-C; they raise KeyboardInterrupt), then waits at most `wait` seconds, with "
+        "the GIL released, for other threads to leave run().");
   m.def("_getenv",
         [](const char* name) -> py::object {
           const char* value = std::getenv(name);  // os.environ writes through to it

@@ -28,6 +28,10 @@ from ._result import Result
 # thread takes over its work.
 _TAKEOVER = 0.05
 
+# After Ctrl-C at exit: how long to wait for other threads to leave their cancelled calls
+# (each stops within a fraction of a second) before the interpreter finalizes.
+_STOP_WAIT = 2.0
+
 # concurrent.futures' own logger, which reports exceptions raised by done callbacks.
 _LOGGER = logging.getLogger("concurrent.futures")
 
@@ -258,12 +262,12 @@ def install(core, unit_of):
         try:
             last = getattr(sys, "last_type", None)
             if isinstance(last, type) and issubclass(last, KeyboardInterrupt):
-                core._stop_all_calls()
+                core._stop_all_calls(_STOP_WAIT)
                 _cancel_all(pending)
             elif pending:
                 concurrent.futures.wait(pending)
         except KeyboardInterrupt:
-            core._stop_all_calls()
+            core._stop_all_calls(_STOP_WAIT)
             _cancel_all(pending)
             watcher.stop()
             sys.stderr.flush()
