@@ -283,7 +283,31 @@ std::string sized_by_text(const OutputSpec& out, const Args& args) {
   return text;
 }
 
+namespace {
+
+// The common case without 128-bit scratch vectors: every dimension in [0, 2^63 - 1] and the
+// byte count representable. False sends output_shape() to the exact path and its messages.
+bool plain_output_shape(const OutputSpec& out, const Args& args, std::vector<std::int64_t>& shape) {
+  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+  if (out.shape_fn) return false;
+  shape.clear();
+  std::int64_t bytes = static_cast<std::int64_t>(dtype_size(out.dtype));
+  for (const auto& dim : out.shape) {
+    std::int64_t n = dim.offset;
+    if (!dim.symbol.empty()) {
+      const std::int64_t* size = find_size(args, dim.symbol);
+      if (__builtin_add_overflow(n, size ? *size : args.i64(dim.symbol), &n)) return false;
+    }
+    if (n < 0 || __builtin_mul_overflow(bytes, n, &bytes) || bytes > kMax) return false;
+    shape.push_back(n);
+  }
+  return true;
+}
+
+}  // namespace
+
 std::vector<std::int64_t> output_shape(const OutputSpec& out, const Args& args) {
+  if (std::vector<std::int64_t> shape; plain_output_shape(out, args, shape)) return shape;
   const auto elem = static_cast<Wide>(dtype_size(out.dtype));
   // Each dimension as a signed 128-bit value first: offset + size cannot overflow there.
   __extension__ std::vector<__int128> signed_dims;
@@ -319,13 +343,16 @@ std::vector<std::int64_t> output_shape(const OutputSpec& out, const Args& args) 
   bool beyond = false;  // more than 2^128 bytes: the count is not even exact in 128 bits
   for (Wide d : dims) beyond = __builtin_mul_overflow(bytes, d, &bytes) || beyond;
   if (std::find(dims.begin(), dims.end(), Wide{0}) != dims.end()) bytes = 0, beyond = false;
-  const std::string what = fmt::format(" ({}, shape {})", dtype_name(out.dtype),
-                                       wide_sizes_text(dims));
-  if (beyond) throw too_large(out, args, "more than 2^128 bytes", what);
-  if (bytes > kMaxSize) throw too_large(out, args, wide_text(bytes) + " bytes", what);
+  // The message text is made only on the error paths (this runs for every output of every
+  // call, a few microseconds in all).
+  const auto what = [&] {
+    return fmt::format(" ({}, shape {})", dtype_name(out.dtype), wide_sizes_text(dims));
+  };
+  if (beyond) throw too_large(out, args, "more than 2^128 bytes", what());
+  if (bytes > kMaxSize) throw too_large(out, args, wide_text(bytes) + " bytes", what());
   for (Wide d : dims)
     if (d > kMaxSize)
-      throw too_large(out, args, wide_text(d) + " elements in one dimension", what, "elements");
+      throw too_large(out, args, wide_text(d) + " elements in one dimension", what(), "elements");
   std::vector<std::int64_t> shape;
   for (Wide d : dims) shape.push_back(static_cast<std::int64_t>(d));
   return shape;

@@ -344,6 +344,7 @@ class Supervision {
 
   /// The timeout counts from here.
   void begin() {
+    if (!m_timeout && !reports_progress()) return;  // nothing to time: no clock read
     m_last_report = Clock::now();
     if (m_timeout)
       m_deadline = m_last_report + std::chrono::duration_cast<Clock::duration>(
