@@ -196,14 +196,22 @@ ArrayView to_view(const KernelDef& k, const ParamSpec& p, const py::handle& obj,
   return view;
 }
 
-// A Python int as int64, for an integer parameter. Out of range is a ValueError.
-Value int_value(const KernelDef& k, const ParamSpec& p, const py::handle& obj) {
+// operator.index(obj) for parameter p (an int or float parameter given an integer-like
+// object); a failing __index__() is a TypeError that quotes its error.
+py::object index_of(const KernelDef& k, const ParamSpec& p, const py::handle& obj) {
   py::object as_int = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
   if (!as_int)
-    throw ArgumentTypeError(fmt::format("{}(): parameter '{}' expects an int, got {} whose "
+    throw ArgumentTypeError(fmt::format("{}(): parameter '{}' expects {} {}, got {} whose "
                                         "__index__() failed: {}",
-                                        k.name, p.name, Py_TYPE(obj.ptr())->tp_name,
+                                        k.name, p.name, p.kind == Kind::Int ? "an" : "a",
+                                        kind_name(p.kind), Py_TYPE(obj.ptr())->tp_name,
                                         fetch_error_text()));
+  return as_int;
+}
+
+// A Python int as int64, for an integer parameter. Out of range is a ValueError.
+Value int_value(const KernelDef& k, const ParamSpec& p, const py::handle& obj) {
+  const py::object as_int = index_of(k, p, obj);
   int overflow = 0;
   const long long v = PyLong_AsLongLongAndOverflow(as_int.ptr(), &overflow);
   if (overflow != 0)
@@ -253,15 +261,7 @@ Value to_value(const KernelDef& k, const ParamSpec& p, const py::handle& given) 
     return x;
   }
   if (PyLong_Check(o) || PyIndex_Check(o)) {
-    if (p.kind == Kind::Float) {
-      py::object as_int = py::reinterpret_steal<py::object>(PyNumber_Index(o));
-      if (!as_int)
-        throw ArgumentTypeError(fmt::format("{}(): parameter '{}' expects a float, got {} whose "
-                                            "__index__() failed: {}",
-                                            k.name, p.name, Py_TYPE(o)->tp_name,
-                                            fetch_error_text()));
-      return int_as_float(k, p, as_int);
-    }
+    if (p.kind == Kind::Float) return int_as_float(k, p, index_of(k, p, o));
     return int_value(k, p, o);
   }
   if (PyUnicode_Check(o)) return name_text(o);
