@@ -6,12 +6,14 @@ Run it with the host binary or with a plain Python that can import simhost:
     simhost examples/ising_magnetization.py --out ising.png
     PYTHONPATH=build/release/python python3 examples/ising_magnetization.py
 
-For a few lattice sizes L and inverse temperatures beta around the critical point
-beta_c = ln(1 + sqrt 2) / 2 = 0.4407, it equilibrates a lattice, averages |m| and the energy
-per site over the following sweeps, prints them next to the exact infinite-lattice values
-and plots both. Below T_c (beta > beta_c) the lattice orders and |m| follows Onsager's
-spontaneous magnetization; above it |m| falls towards 0 as L grows (for a finite lattice
-it is ~1/L there). The exit status is non-zero if the physics is clearly wrong.
+For a few lattice sizes L and temperatures T around the critical point
+T_c = 2 / ln(1 + sqrt 2) = 2.269 J/k_B (beta_c = 1/T_c = 0.4407), it runs a few independent
+chains (replicas, each with its own seed) from a cold start, averages |m| and the energy per
+site over each chain's sweeps after equilibration, and prints and plots the mean over the
+replicas with its standard error (from the replicas' spread), next to the exact
+infinite-lattice values. Below T_c the lattice orders and |m| follows Onsager's spontaneous
+magnetization; above it |m| falls towards 0 as L grows (for a finite lattice it is ~1/L
+there). The exit status is non-zero if the physics is clearly wrong.
 """
 
 import argparse
@@ -22,7 +24,8 @@ import numpy as np
 
 import simhost
 
-BETA_C = 0.5 * math.log(1.0 + math.sqrt(2.0))
+BETA_C = 0.5 * math.log(1.0 + math.sqrt(2.0))  # 0.4407, in units of 1/J
+T_C = 1.0 / BETA_C  # Onsager: 2 / ln(1 + sqrt 2) = 2.269, in units of J / k_B
 
 
 def onsager_magnetization(beta):
@@ -50,39 +53,63 @@ def onsager_energy(beta):
 def main():
     ap = argparse.ArgumentParser(description="Ising magnetization vs temperature with simhost.")
     ap.add_argument("--sizes", default="16,32,64", help="lattice sides L (default 16,32,64)")
-    ap.add_argument("--sweeps", type=int, default=3000, help="sweeps per point (default 3000)")
-    ap.add_argument("--equilibrate", type=int, default=500,
-                    help="first sweeps left out of the averages (default 500)")
-    ap.add_argument("--seed", type=int, default=2024, help="random seed (default 2024)")
+    ap.add_argument("--sweeps", type=int, default=1500, help="sweeps per run (default 1500)")
+    ap.add_argument("--equilibrate", type=int, default=300,
+                    help="first sweeps of each run left out of its averages (default 300)")
+    ap.add_argument("--replicas", type=int, default=4,
+                    help="independent runs per point, seeds SEED, SEED+1, ... (default 4)")
+    ap.add_argument("--seed", type=int, default=2024, help="first random seed (default 2024)")
     ap.add_argument("--out", default="ising_magnetization.png",
                     help="PNG to write (default ising_magnetization.png)")
     args = ap.parse_args()
+    if args.replicas < 2:
+        ap.error("--replicas must be at least 2 (the error bars come from their spread)")
+    if not 0 <= args.equilibrate < args.sweeps:
+        ap.error("--equilibrate must be between 0 and --sweeps - 1")
     sizes = [int(s) for s in args.sizes.split(",")]
-    betas = np.round(np.linspace(0.30, 0.70, 17), 4)
+    temps = np.round(np.linspace(1.5, 3.3, 19), 4)  # T in units of J / k_B, steps of 0.1
 
-    # One kernel call per (L, beta): the whole run is parallel C++ with the GIL released.
+    # One kernel call per (L, T, replica): the whole run is parallel C++ with the GIL released.
     # A cold start (all +1) orders quickly below T_c and melts within a few sweeps above it.
-    abs_m = {L: [] for L in sizes}
-    energy = {L: [] for L in sizes}
+    # Each replica has its own seed, so the replicas are independent runs, and the spread of
+    # their means gives an honest standard error even where the sweeps are strongly
+    # correlated (near T_c).
+    abs_m = {L: np.empty((len(temps), args.replicas)) for L in sizes}
+    energy = {L: np.empty((len(temps), args.replicas)) for L in sizes}
     seconds = 0.0
     for L in sizes:
-        for beta in betas:
-            r = simhost.kernels.ising2d(L=L, beta=float(beta), sweeps=args.sweeps,
-                                        seed=args.seed, start="cold")
-            seconds += r.seconds
-            abs_m[L].append(np.abs(r.magnetization[args.equilibrate:]).mean())
-            energy[L].append(r.energy[args.equilibrate:].mean())
+        for k, T in enumerate(temps):
+            for rep in range(args.replicas):
+                r = simhost.kernels.ising2d(L=L, beta=float(1.0 / T), sweeps=args.sweeps,
+                                            seed=args.seed + rep, start="cold")
+                seconds += r.seconds
+                abs_m[L][k, rep] = np.abs(r.magnetization[args.equilibrate:]).mean()
+                energy[L][k, rep] = r.energy[args.equilibrate:].mean()
 
-    updates = sum(L * L for L in sizes) * len(betas) * args.sweeps
+    def mean_and_error(samples):
+        """Mean over the replicas and its standard error."""
+        return samples.mean(axis=1), samples.std(axis=1, ddof=1) / math.sqrt(samples.shape[1])
+
+    m_mean, m_err, e_mean, e_err = {}, {}, {}, {}
+    for L in sizes:
+        m_mean[L], m_err[L] = mean_and_error(abs_m[L])
+        e_mean[L], e_err[L] = mean_and_error(energy[L])
+
+    updates = sum(L * L for L in sizes) * len(temps) * args.replicas * args.sweeps
     print(f"simhost {simhost.__version__}, {simhost.get_threads()} threads: "
           f"{updates:.3g} spin updates in {seconds:.2f} s ({updates / seconds:.3g} per second)")
-    print(f"{'beta':>6} " + " ".join(f"{'|m| L=' + str(L):>10}" for L in sizes)
-          + f" {'Onsager':>8}   " + " ".join(f"{'e L=' + str(L):>9}" for L in sizes)
+    print(f"{args.replicas} replicas per point, {args.sweeps} sweeps each "
+          f"(the first {args.equilibrate} left out); T_c = {T_C:.4f} J/k_B")
+    print(f"{'T':>5} " + " ".join(f"{'|m| L=' + str(L):>16}" for L in sizes)
+          + f" {'Onsager':>8}   " + " ".join(f"{'e L=' + str(L):>16}" for L in sizes)
           + f" {'Onsager':>8}")
-    for k, beta in enumerate(betas):
-        print(f"{beta:6.3f} " + " ".join(f"{abs_m[L][k]:10.4f}" for L in sizes)
+    for k, T in enumerate(temps):
+        beta = 1.0 / T
+        print(f"{T:5.2f} "
+              + " ".join(f"{m_mean[L][k]:7.4f} +- {m_err[L][k]:.4f}" for L in sizes)
               + f" {onsager_magnetization(beta):8.4f}   "
-              + " ".join(f"{energy[L][k]:9.4f}" for L in sizes) + f" {onsager_energy(beta):8.4f}")
+              + " ".join(f"{e_mean[L][k]:7.4f} +- {e_err[L][k]:.4f}" for L in sizes)
+              + f" {onsager_energy(beta):8.4f}")
 
     # Plot with the Agg backend: it writes files and needs no display.
     import matplotlib
@@ -90,20 +117,31 @@ def main():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fine = np.linspace(betas[0], betas[-1], 400)
-    fig, (ax_m, ax_e) = plt.subplots(1, 2, figsize=(11, 4.5))
-    ax_m.plot(fine, [onsager_magnetization(b) for b in fine], "k-", lw=1.5, label="Onsager")
-    ax_e.plot(fine, [onsager_energy(b) for b in fine], "k-", lw=1.5, label="Onsager")
-    for L in sizes:
-        ax_m.plot(betas, abs_m[L], "o", ms=4, label=f"L = {L}")
-        ax_e.plot(betas, energy[L], "o", ms=4, label=f"L = {L}")
+    fine = np.linspace(temps[0], temps[-1], 600)
+    fig, (ax_m, ax_e) = plt.subplots(1, 2, figsize=(12, 5))
+    ax_m.plot(fine, [onsager_magnetization(1.0 / T) for T in fine], "k-", lw=1.5,
+              label="Onsager (infinite lattice)")
+    ax_e.plot(fine, [onsager_energy(1.0 / T) for T in fine], "k-", lw=1.5,
+              label="Onsager (infinite lattice)")
+    for i, L in enumerate(sizes):
+        shift = 0.012 * (i - (len(sizes) - 1) / 2)  # spread the error bars apart
+        ax_m.errorbar(temps + shift, m_mean[L], yerr=m_err[L], fmt="o", ms=4, capsize=3,
+                      label=f"L = {L}")
+        ax_e.errorbar(temps + shift, e_mean[L], yerr=e_err[L], fmt="o", ms=4, capsize=3,
+                      label=f"L = {L}")
     for ax in (ax_m, ax_e):
-        ax.axvline(BETA_C, color="gray", ls=":", lw=1)
-        ax.set_xlabel("beta = J / kT")
+        ax.axvline(T_C, color="tab:gray", ls="--", lw=1,
+                   label=r"$T_c = 2/\ln(1+\sqrt{2}) \approx %.3f$" % T_C)
+        ax.set_xlabel(r"temperature $T$ [$J/k_B$]")
         ax.grid(True, alpha=0.3)
-        ax.legend()
-    ax_m.set(ylabel="<|m|> per site", title="magnetization (checkerboard Metropolis)")
-    ax_e.set(ylabel="<e> per site [J]", title="energy")
+    ax_m.set(ylabel=r"$\langle |m| \rangle$ per site (dimensionless)",
+             title="magnetization")
+    ax_e.set(ylabel=r"$\langle e \rangle$ per site [$J$]", title="energy")
+    ax_m.legend(loc="upper right")
+    ax_e.legend(loc="lower right")
+    fig.suptitle(f"2D Ising model with ising2d (checkerboard Metropolis): mean of "
+                 f"{args.replicas} independent runs of {args.sweeps} sweeps, "
+                 f"error bars 1 standard error")
     fig.tight_layout()
     fig.savefig(args.out, dpi=120)
     print(f"wrote {args.out}")
@@ -112,11 +150,12 @@ def main():
     # off by 0.03 means the kernel (or the setup) is broken.
     L = max(sizes)
     bad = []
-    for k, beta in enumerate(betas):
-        if beta >= 0.5 and abs(abs_m[L][k] - onsager_magnetization(beta)) > 0.03:
-            bad.append(f"beta={beta}: <|m|> = {abs_m[L][k]:.4f}")
-        if abs(beta - BETA_C) > 0.06 and abs(energy[L][k] - onsager_energy(beta)) > 0.03:
-            bad.append(f"beta={beta}: <e> = {energy[L][k]:.4f}")
+    for k, T in enumerate(temps):
+        beta = 1.0 / T
+        if beta >= 0.5 and abs(m_mean[L][k] - onsager_magnetization(beta)) > 0.03:
+            bad.append(f"T={T}: <|m|> = {m_mean[L][k]:.4f}")
+        if abs(beta - BETA_C) > 0.06 and abs(e_mean[L][k] - onsager_energy(beta)) > 0.03:
+            bad.append(f"T={T}: <e> = {e_mean[L][k]:.4f}")
     if bad:
         print("FAILED: far from Onsager's solution: " + "; ".join(bad), file=sys.stderr)
         return 1
