@@ -112,15 +112,18 @@ def main():
     ax_xy.scatter(pos0[:, 0], pos0[:, 1], s=2, c="tab:gray", alpha=0.6, label="t = 0")
     ax_xy.scatter(r.pos[:, 0], r.pos[:, 1], s=2, c="tab:blue", alpha=0.6,
                   label=f"t = {args.steps * dt:g}")
-    ax_xy.set(xlim=(-2, 2), ylim=(-2, 2), aspect="equal", xlabel="x", ylabel="y",
+    ax_xy.set(xlim=(-2, 2), ylim=(-2, 2), aspect="equal", xlabel="x [virial length units]",
+              ylabel="y [virial length units]",
               title=f"Plummer cluster, N = {args.n} (x-y projection)")
     ax_xy.legend(loc="upper right", markerscale=4)
 
     t = dt * np.arange(args.steps + 1)
     ax_e.semilogy(t[1:], np.maximum(rel_err[1:], 1e-17), color="tab:red")
-    ax_e.set(xlabel="time", ylabel="|E - E0| / |E0|", title="relative energy error")
+    ax_e.set(xlabel="time [virial time units]", ylabel="|E - E0| / |E0| (dimensionless)",
+             title=f"relative energy error (leapfrog, dt = {dt:g})")
     ax_e.grid(True, which="both", alpha=0.3)
 
+    fig.suptitle(f"nbody: a Plummer star cluster in virial units (G = M = 1), eps = {eps:g}")
     fig.tight_layout()
     fig.savefig(args.out, dpi=120)
     print(f"wrote {args.out}")
