@@ -1,7 +1,7 @@
 """Price an arithmetic-average Asian call with simhost's `mc_asian` kernel.
 
     simhost examples/asian_option.py --out asian.png
-    PYTHONPATH=build/release/python python3 examples/asian_option.py
+    PYTHONPATH=build/release/python /usr/bin/python3 examples/asian_option.py
 
 An at-the-money call on a stock at 100, strike 100, rate 5%, volatility 20%, one year,
 averaged over 252 daily closes. The script prices it with more and more paths, three ways

@@ -3,7 +3,7 @@
 Run it with the host binary or with a plain Python that can import simhost:
 
     simhost examples/heat_plate.py --out heat_plate.png
-    PYTHONPATH=build/release/python python3 examples/heat_plate.py
+    PYTHONPATH=build/release/python /usr/bin/python3 examples/heat_plate.py
 
 Two experiments on a square copper plate, 0.1 m on a side, whose edges are held at 20 C
 (Dirichlet edges):

@@ -4,7 +4,7 @@ simhost's built-in `ising2d` kernel, against Onsager's exact solution.
 Run it with the host binary or with a plain Python that can import simhost:
 
     simhost examples/ising_magnetization.py --out ising.png
-    PYTHONPATH=build/release/python python3 examples/ising_magnetization.py
+    PYTHONPATH=build/release/python /usr/bin/python3 examples/ising_magnetization.py
 
 For a few lattice sizes L and temperatures T around the critical point
 T_c = 2 / ln(1 + sqrt 2) = 2.269 J/k_B (beta_c = 1/T_c = 0.4407), it runs a few independent

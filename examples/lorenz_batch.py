@@ -3,7 +3,7 @@
 Run it with the host binary or a plain Python that can import simhost:
 
     simhost examples/lorenz_batch.py --out lorenz.png
-    PYTHONPATH=build/release/python python3 examples/lorenz_batch.py
+    PYTHONPATH=build/release/python /usr/bin/python3 examples/lorenz_batch.py
 
 Two batches of independent Lorenz systems, each one kernel call:
 

@@ -3,7 +3,7 @@
 Run it with the host binary or with a plain Python that can import simhost:
 
     simhost examples/quickstart.py --out cluster.png
-    PYTHONPATH=build/release/python python3 examples/quickstart.py
+    PYTHONPATH=build/release/python /usr/bin/python3 examples/quickstart.py
 
 It builds a Plummer sphere (a standard model of a star cluster) in virial units, lets it
 evolve under softened gravity, prints how well the total energy is conserved and how fast
