@@ -9,6 +9,8 @@ packages=(
   libtbb-dev libeigen3-dev libfmt-dev doctest-dev pybind11-dev librandom123-dev
   python3-dev python3-numpy python3-pytest
   python3-numba python3-matplotlib
+  # install and environment tests: pip/venv installs, CPython's own interpreter tests
+  python3-pip python3-setuptools python3-wheel python3-venv libpython3.11-testsuite
 )
 
 missing=()

@@ -1,5 +1,6 @@
 // The simhost host binary: simhost's own options and subcommands, then CPython's own main
 // (Py_RunMain), so scripts, -c, -m, -, the REPL, exit codes and tracebacks are python3's.
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -48,12 +49,18 @@ void print_help() {
       "\n"
       "options (before the script or command):\n"
       "  --threads N       thread budget for kernels (default: SIMHOST_THREADS, else all CPUs)\n"
-      "  --version         print the versions of simhost, Python, NumPy, oneTBB and Eigen\n"
+      "  --version         print where simhost is installed and the versions of simhost,\n"
+      "                    Python, NumPy, oneTBB, Eigen and pybind11\n"
       "  -h, --help        print this help\n"
       "  python options    -c, -m, -u, -X, -W, -I, -E, -O, -B, -i, ... as for python3\n"
       "\n"
       "environment:\n"
-      "  SIMHOST_THREADS   default thread budget\n",
+      "  SIMHOST_THREADS   default thread budget (an integer from 1 to 1024)\n"
+      "  SIMHOST_PROGRESS  1: draw progress bars even when stderr is not a terminal;\n"
+      "                    0: draw none\n"
+      "  VIRTUAL_ENV       an activated virtual environment: the host takes its prefix and\n"
+      "                    site-packages, as the venv's python does (ignored under -I)\n"
+      "  PYTHON*           as for python3 (PYTHONPATH, PYTHONWARNINGS, ...)\n",
       stdout);
 }
 
@@ -61,18 +68,6 @@ void print_help() {
   std::fprintf(stderr, "simhost: %s\n%sTry 'simhost --help' for more information.\n",
                message.c_str(), kUsage.data());
   std::exit(kUsageExit);
-}
-
-// The folder holding the `simhost` package: build/<preset>/python in the build tree,
-// <prefix>/lib/simhost/python when installed.
-std::string package_dir() {
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return {};
-  const auto root = exe.parent_path().parent_path();
-  for (const auto& candidate : {root / "python", root / "lib" / "simhost" / "python"})
-    if (std::filesystem::exists(candidate / "simhost" / "__init__.py", ec)) return candidate.string();
-  return {};
 }
 
 int kernels_command(int argc, char** argv) {
@@ -95,132 +90,203 @@ int kernels_command(int argc, char** argv) {
   }
 }
 
-// prepare_interpreter()'s result when Ctrl-C arrived during it: end by SIGINT, as python3 does.
-constexpr int kEndBySigint = -2;
-
-// Ends the process by SIGINT (after the interpreter has finalized), as python3 does after an
-// uncaught KeyboardInterrupt, so a shell sees the interrupt.
-[[noreturn]] void end_by_sigint() {
-  std::fflush(stdout);
-  std::fflush(stderr);
-  std::signal(SIGINT, SIG_DFL);
-  std::raise(SIGINT);
-  std::_Exit(128 + SIGINT);  // not reached
+// Ends the process quietly by SIGPIPE, as `cat` ends when its reader has gone: nothing more
+// can be written, so stdout is pointed at /dev/null first and no later flush complains.
+[[noreturn]] void end_by_sigpipe() {
+  const int devnull = ::open("/dev/null", O_WRONLY);
+  if (devnull >= 0) ::dup2(devnull, STDOUT_FILENO);
+  std::signal(SIGPIPE, SIG_DFL);
+  std::raise(SIGPIPE);
+  std::_Exit(128 + SIGPIPE);  // not reached
 }
 
-int import_packages();
-
-volatile std::sig_atomic_t g_interrupted_at_startup = 0;
-extern "C" void note_sigint(int) { g_interrupted_at_startup = 1; }
-
-// Holds Ctrl-C back while the host imports NumPy and simhost before the user's code: an
-// interrupt inside NumPy's C-level imports would surface as a misleading ImportError. The
-// signal is noted and, once the imports are done, the process ends by SIGINT, which is what
-// python3 does for a Ctrl-C before a script's first line.
-class HoldSigint {
- public:
-  HoldSigint() {
-    struct sigaction note {};
-    note.sa_handler = &note_sigint;
-    sigemptyset(&note.sa_mask);
-    sigaction(SIGINT, &note, &m_previous);
-  }
-  ~HoldSigint() { sigaction(SIGINT, &m_previous, nullptr); }
-  HoldSigint(const HoldSigint&) = delete;
-  HoldSigint& operator=(const HoldSigint&) = delete;
-  bool interrupted() const { return g_interrupted_at_startup != 0; }
-
- private:
-  struct sigaction m_previous {};
-};
-
-// Runs after the interpreter starts and before the user's code: makes the package importable
-// and checks that NumPy is there (and is the major version simhost was built for). Returns an
-// exit code, kEndBySigint, or -1 to go on.
-int prepare_interpreter() {
-  HoldSigint hold;
-  // A Ctrl-C that came before the hold (while CPython started) is pending in Python's own
-  // handler: take it now, before it surfaces inside an import.
-  if (PyErr_CheckSignals() != 0) {
-    PyErr_Clear();
-    return kEndBySigint;
-  }
-  const int rc = import_packages();
-  return hold.interrupted() ? kEndBySigint : rc;
-}
-
-int import_packages() {
-  try {
-    const std::string dir = package_dir();
-    if (!dir.empty()) py::module_::import("sys").attr("path").attr("insert")(0, dir);
+// What the host adds to python3's behaviour, installed before the user's code: an uncaught
+// BrokenPipeError (`simhost script.py | head`) ends the process by SIGPIPE instead of a
+// traceback and "Exception ignored" lines. Writes to a closed pipe inside the script still
+// raise BrokenPipeError as usual. Nothing is imported: start-up stays python3's.
+void install_host_hooks() {
+  auto sys = py::module_::import("sys");
+  py::object previous = sys.attr("excepthook");
+  sys.attr("excepthook") = py::cpp_function(
+      [previous](py::handle kind, py::handle value, py::handle traceback) {
+        if (PyType_Check(kind.ptr()) &&
+            PyType_IsSubtype(reinterpret_cast<PyTypeObject*>(kind.ptr()),
+                             reinterpret_cast<PyTypeObject*>(PyExc_BrokenPipeError)))
+          end_by_sigpipe();
+        previous(kind, value, traceback);
+      },
+      py::name("excepthook"), py::arg("type"), py::arg("value"), py::arg("traceback"));
+  py::module_::import("atexit").attr("register")(py::cpp_function([sys] {
     try {
-      py::module_::import("numpy");
+      py::object out = sys.attr("stdout");
+      if (!out.is_none()) out.attr("flush")();
     } catch (py::error_already_set& e) {
-      if (!e.matches(PyExc_ImportError)) throw;
-      std::fprintf(stderr,
-                   "simhost: NumPy cannot be imported by the embedded Python %s (%s); install it "
-                   "with `apt-get install python3-numpy`\n",
-                   PY_VERSION, py::str(e.value()).cast<std::string>().c_str());
-      return 1;
+      if (e.matches(PyExc_BrokenPipeError)) end_by_sigpipe();
+      if (!e.matches(PyExc_ValueError)) throw;  // ValueError: the script closed stdout itself
     }
-    try {
-      py::module_::import("simhost._host").attr("install")();
-    } catch (py::error_already_set& e) {
-      // simhost's own refusal (another NumPy major version): its message says what to do.
-      if (!e.matches(PyExc_ImportError) ||
-          py::getattr(e.value(), "name", py::none()).cast<std::string>() != "simhost")
-        throw;
-      std::fprintf(stderr, "simhost: %s\n", py::str(e.value()).cast<std::string>().c_str());
-      return 1;
-    }
-  } catch (py::error_already_set& e) {
-    const bool interrupted = e.matches(PyExc_KeyboardInterrupt);
-    e.restore();
-    PyErr_Print();
-    return interrupted ? kEndBySigint : 1;
+  }));
+}
+
+// The folder to put on sys.path for `import simhost`, or "" when site already finds the
+// package (installed into a folder python3 searches) or the host cannot tell where it is.
+// Looked for next to the binary: <root>/python in the build tree, the install's
+// <root>/lib/python3.X/{site,dist}-packages otherwise.
+std::string package_dir() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return {};
+  const auto root = exe.parent_path().parent_path();
+  const std::string version = fmt::format("python{}.{}", PY_MAJOR_VERSION, PY_MINOR_VERSION);
+  for (const auto& candidate :
+       {root / "python", root / "lib" / version / "site-packages",
+        root / "lib" / version / "dist-packages", root / "local" / "lib" / version / "dist-packages"})
+    if (std::filesystem::exists(candidate / "simhost" / "__init__.py", ec)) return candidate.string();
+  return {};
+}
+
+// Makes the package importable when site does not already find it, as the entry right after
+// the script's folder (where PYTHONPATH's entries go). A ._pth file next to the executable
+// fixes sys.path completely, as for python3: then nothing is added.
+void add_package_dir() {
+  const std::string dir = package_dir();
+  if (dir.empty()) return;
+  auto sys = py::module_::import("sys");
+  py::list path = sys.attr("path");
+  std::error_code ec;
+  for (const auto& entry : path)
+    if (py::isinstance<py::str>(entry) &&
+        std::filesystem::equivalent(entry.cast<std::string>(), dir, ec))
+      return;
+  const auto executable = sys.attr("executable").cast<std::string>();
+  for (const std::string& exe : {executable, std::filesystem::weakly_canonical(executable, ec).string()})
+    if (!exe.empty() && std::filesystem::exists(exe + "._pth", ec)) return;
+  path.insert(0, dir);
+}
+
+// This binary's path, as sys.executable gives it to child processes.
+std::string host_executable() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string() : exe.string();
+}
+
+bool in_venv_folder(const std::filesystem::path& executable) {
+  std::error_code ec;
+  const auto dir = executable.parent_path();
+  return std::filesystem::exists(dir / "pyvenv.cfg", ec) ||
+         std::filesystem::exists(dir.parent_path() / "pyvenv.cfg", ec);
+}
+
+// The activated virtual environment the host should use as its prefix, or "". A host
+// installed inside a venv is that venv's (CPython finds its pyvenv.cfg itself); otherwise
+// VIRTUAL_ENV (set by `source venv/bin/activate`) names it, unless -I isolates the host.
+std::string active_venv(const PyConfig& config, const std::string& executable) {
+  const char* venv = std::getenv("VIRTUAL_ENV");
+  if (venv == nullptr || *venv == '\0' || config.isolated || executable.empty() ||
+      in_venv_folder(executable))
+    return {};
+  std::error_code ec;
+  if (!std::filesystem::exists(std::filesystem::path(venv) / "pyvenv.cfg", ec)) {
+    std::fprintf(stderr,
+                 "simhost: warning: VIRTUAL_ENV=%s is not a virtual environment (it has no "
+                 "pyvenv.cfg); using the system Python's prefix\n",
+                 venv);
+    return {};
   }
-  return -1;
+  return venv;
 }
 
-int print_version() {
-  py::scoped_interpreter interpreter;
-  const int rc = prepare_interpreter();
-  if (rc == kEndBySigint) end_by_sigint();
-  if (rc >= 0) return rc;
-  const auto numpy = py::module_::import("numpy").attr("__version__").cast<std::string>();
-  const auto libs = simhost::library_versions();
-  std::printf("simhost %s\nPython %s\nNumPy %s\noneTBB %s\nEigen %s\npybind11 %s\n",
-              libs["simhost"].cast<std::string>().c_str(),
-              py::module_::import("platform").attr("python_version")().cast<std::string>().c_str(),
-              numpy.c_str(), libs["oneTBB"].cast<std::string>().c_str(),
-              libs["Eigen"].cast<std::string>().c_str(),
-              libs["pybind11"].cast<std::string>().c_str());
-  return 0;
+PyStatus set_string(PyConfig& config, wchar_t** field, const std::string& value) {
+  return PyConfig_SetBytesString(&config, field, value.c_str());
 }
 
-int run_python(int argc, char** argv) {
+// Starts the interpreter as python3 would for these arguments (argv[0] first), in the
+// activated virtual environment if there is one. Returns false (with `exit_code` set) when
+// CPython's own option handling ended the run (e.g. an unknown python option).
+bool start_interpreter(int argc, char** argv, int& exit_code) {
   PyConfig config;
   PyConfig_InitPythonConfig(&config);
   config.parse_argv = 1;
   PyStatus status = PyConfig_SetBytesArgv(&config, argc, argv);
+  if (!PyStatus_Exception(status)) status = PyConfig_Read(&config);  // parses -I, -E, ...
+  const std::string host = host_executable();
+  const std::string venv = PyStatus_Exception(status) ? std::string() : active_venv(config, host);
+  if (!venv.empty()) {
+    // CPython takes its prefixes and site-packages from the executable's pyvenv.cfg, exactly
+    // as the venv's own python does; sys.executable is then set back to this binary.
+    status = set_string(config, &config.executable, venv + "/bin/python");
+    if (!PyStatus_Exception(status)) status = set_string(config, &config.base_executable, host);
+  }
   if (!PyStatus_Exception(status)) status = Py_InitializeFromConfig(&config);
   PyConfig_Clear(&config);
   if (PyStatus_Exception(status)) {
-    if (PyStatus_IsExit(status)) return status.exitcode;  // e.g. an unknown python option
+    if (PyStatus_IsExit(status)) {
+      exit_code = status.exitcode;
+      return false;
+    }
     Py_ExitStatusException(status);
   }
-  int rc;
+  py::gil_scoped_acquire gil;
+  try {
+    if (!venv.empty()) py::module_::import("sys").attr("executable") = host;
+    add_package_dir();
+    install_host_hooks();
+  } catch (py::error_already_set& e) {
+    e.restore();
+    PyErr_Print();
+    exit_code = 1;
+    Py_FinalizeEx();
+    return false;
+  }
+  return true;
+}
+
+int print_version(char* argv0) {
+  int rc = 0;
+  char* argv[] = {argv0, const_cast<char*>("-c"), const_cast<char*>("pass")};
+  if (!start_interpreter(3, argv, rc)) return rc;
   {
     py::gil_scoped_acquire gil;
-    rc = prepare_interpreter();
+    try {
+      const auto libs = simhost::library_versions();
+      std::string numpy;
+      try {
+        numpy = py::module_::import("numpy").attr("__version__").cast<std::string>();
+      } catch (py::error_already_set& e) {
+        if (!e.matches(PyExc_ImportError)) throw;
+        numpy = "not importable (" + py::str(e.value()).cast<std::string>() +
+                "; install it with `apt-get install python3-numpy`)";
+      }
+      const auto spec = py::module_::import("importlib.util").attr("find_spec")("simhost");
+      const std::string package =
+          spec.is_none() ? std::string("not importable")
+                         : py::str(spec.attr("submodule_search_locations")[py::int_(0)]).cast<std::string>();
+      std::printf("simhost %s\n  binary  %s\n  package %s\nPython %s (prefix %s)\nNumPy %s\n"
+                  "oneTBB %s\nEigen %s\npybind11 %s\n",
+                  libs["simhost"].cast<std::string>().c_str(), host_executable().c_str(),
+                  package.c_str(),
+                  py::module_::import("platform").attr("python_version")().cast<std::string>().c_str(),
+                  py::module_::import("sys").attr("prefix").cast<std::string>().c_str(),
+                  numpy.c_str(), libs["oneTBB"].cast<std::string>().c_str(),
+                  libs["Eigen"].cast<std::string>().c_str(),
+                  libs["pybind11"].cast<std::string>().c_str());
+    } catch (py::error_already_set& e) {
+      e.restore();
+      PyErr_Print();
+      rc = 1;
+    }
   }
-  if (rc >= 0 || rc == kEndBySigint) {
-    Py_FinalizeEx();
-    if (rc == kEndBySigint) end_by_sigint();
-    return rc;
-  }
-  // Python's own main: runs the script/-c/-m/stdin/REPL, prints tracebacks, handles
-  // SystemExit and an uncaught KeyboardInterrupt (exit by SIGINT), and finalizes once.
+  if (Py_FinalizeEx() < 0 && rc == 0) rc = 120;
+  return rc;
+}
+
+// CPython's own main (Py_RunMain) runs the script/-c/-m/stdin/REPL, prints tracebacks,
+// handles SystemExit and an uncaught KeyboardInterrupt (exit by SIGINT), and finalizes once.
+// Nothing is imported before the user's code: `import simhost` loads NumPy and the package
+// when the script asks for them, so start-up, sys.modules and warning filters are python3's.
+int run_python(int argc, char** argv) {
+  int rc = 0;
+  if (!start_interpreter(argc, argv, rc)) return rc;
   return Py_RunMain();
 }
 
@@ -246,12 +312,15 @@ int main(int argc, char** argv) {
                                 simhost::kMaxThreads, value));
       simhost::set_threads(static_cast<int>(n));
     } else if (arg == "--version") {
-      return print_version();
+      return print_version(argv[0]);
     } else if (arg == "--help" || arg == "-h") {
       print_help();
       return 0;
     } else if (arg.starts_with("--") && arg.size() > 2) {
-      usage_error(fmt::format("unknown option '{}'", arg));
+      const std::string name(arg.substr(0, arg.find('=')));
+      const auto close = simhost::close_matches(name, {"--threads", "--version", "--help"}, 1);
+      usage_error(fmt::format("unknown option '{}'{}", arg,
+                              close.empty() ? "" : fmt::format("; did you mean '{}'?", close[0])));
     } else {
       break;
     }

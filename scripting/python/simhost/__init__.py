@@ -42,7 +42,12 @@ else:  # plain python3: the extension module next to this file
 def _check_numpy(built_for):
     """Refuses a NumPy whose major version differs from the one simhost was built with (its
     arrays' C layout and module names differ between major versions)."""
-    import numpy
+    try:
+        import numpy
+    except ImportError as e:
+        raise ImportError(f"simhost needs NumPy, which this Python ({_sys.executable}) cannot "
+                          f"import ({e}); install it with `apt-get install python3-numpy`",
+                          name="simhost") from e
 
     have = getattr(numpy, "__version__", "unknown")
     if have.split(".")[0] != built_for.split(".")[0]:
@@ -102,6 +107,8 @@ def run(name, /, *, timeout=None, progress=None, **params):
     kernel and propagates. Float64 C-contiguous arrays are passed without a copy; inputs
     are never modified.
     """
+    if _before_first_call is not None:
+        _before_first_call()
     if progress is None and _core._getenv("SIMHOST_PROGRESS") is None:
         report = None  # the common case, kept short: this is simhost's per-call overhead
     else:
@@ -122,7 +129,12 @@ def _prefer_forkserver():
     default CPython itself adopts on Linux from 3.14). Only the default changes: the method
     is not marked as set, so multiprocessing.set_start_method() works as before, and an
     explicit 'fork' child that calls a kernel gets a clear error instead of a hang.
+
+    Done just before the first kernel call starts the kernel threads (a child forked before
+    that is safe), so that `import simhost` does not pay for importing multiprocessing.
     """
+    global _before_first_call
+    _before_first_call = None
     import multiprocessing.context as ctx
 
     default = getattr(ctx, "_default_context", None)
@@ -132,10 +144,11 @@ def _prefer_forkserver():
         default._default_context = concrete["forkserver"]
 
 
-_prefer_forkserver()
+#: Called (then cleared) before the first kernel call of the process.
+_before_first_call = _prefer_forkserver
 
 from . import _futures, _kernels  # noqa: E402  (need run() above)
 
 kernels = _kernels.install(__name__, run, _core)
 Future = _futures.Future
-submit, arun = _futures.install(_core, _progress_unit)
+submit, arun = _futures.install(_core, _progress_unit, lambda: _before_first_call)

@@ -12,7 +12,6 @@ done callback): when the watcher has been inside user code for longer than _TAKE
 standby thread takes its place, so the other futures keep being settled and supervised.
 """
 
-import asyncio
 import concurrent.futures
 import logging
 import os
@@ -229,8 +228,9 @@ class _Watcher:
             return False
 
 
-def install(core, unit_of):
-    """Creates submit() and arun() for the package, and the exit-time wait."""
+def install(core, unit_of, before_first_call):
+    """Creates submit() and arun() for the package, and the exit-time wait.
+    before_first_call() gives the package's hook to call before a kernel call, or None."""
     watcher = _Watcher(core)
 
     def submit(name, /, *, timeout=None, progress=None, **params):
@@ -241,6 +241,9 @@ def install(core, unit_of):
         TimeoutError on the future; ``progress`` is as for :func:`run`, called from
         simhost's watcher thread. Many futures share the one thread budget.
         """
+        hook = before_first_call()
+        if hook is not None:
+            hook()
         report = _progress.reporter(progress, name, unit_of)
         future = Future(core._submit(name, params, timeout, report), name, report)
         watcher.add(future)
@@ -249,6 +252,8 @@ def install(core, unit_of):
     async def arun(name, /, *, timeout=None, progress=None, **params):
         """``await simhost.arun(name, **params)``: the asyncio form of :func:`run`. Cancelling
         the awaiting task cancels the kernel."""
+        import asyncio  # imported here: only a coroutine needs it, and it costs start-up time
+
         return await asyncio.wrap_future(
             submit(name, timeout=timeout, progress=progress, **params))
 
