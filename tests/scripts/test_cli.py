@@ -436,6 +436,45 @@ def test_help():
         check(re.search(rf"(^|\s){re.escape(word)}\b", p.stdout), f"--help lacks {word}", p)
     h = sim(["-h"])
     check(h.returncode == 0 and h.stdout == p.stdout, "-h differs from --help", h)
+    check("pybind11" in p.stdout, "--help does not say --version prints pybind11's version", p)
+
+
+# Reads of the environment in the project's code: getenv("X") in C++, os.environ.get("X"),
+# os.environ["X"], os.getenv("X") and _core._getenv("X") in Python.
+ENV_READ = re.compile(r"""(?:getenv|environ\.get|environ\[|_getenv)\(?\s*["']([A-Z][A-Z0-9_]*)["']""")
+
+
+def test_help_lists_every_environment_variable_the_code_reads():
+    root = os.environ["SIMHOST_SOURCE_DIR"]
+    read = {}
+    for top in ("runtime", "kernels", "scripting"):
+        for folder, _, files in os.walk(os.path.join(root, top)):
+            for name in files:
+                if name.endswith((".cpp", ".hpp", ".py")):
+                    path = os.path.join(folder, name)
+                    with open(path, encoding="utf-8") as f:
+                        for var in ENV_READ.findall(f.read()):
+                            read.setdefault(var, os.path.relpath(path, root))
+    # The scan must see the variables known to be read, or it checks nothing.
+    check({"SIMHOST_THREADS", "SIMHOST_PROGRESS", "VIRTUAL_ENV"} <= set(read),
+          f"the scan found only {sorted(read)}")
+    p = sim(["--help"])
+    env_section = p.stdout.split("\nenvironment:\n", 1)[-1]
+    missing = {v: where for v, where in read.items()
+               if not v.startswith("PYTHON") and not re.search(rf"^\s+{v}\b", env_section, re.M)}
+    check(not missing, f"--help's environment section lacks {missing} (variable: file reading it)", p)
+
+
+def test_an_unknown_host_option_gets_the_closest_one():
+    for wrong, meant in (("--thread", "--threads"), ("--thread=4", "--threads"),
+                         ("--verison", "--version"), ("--hlep", "--help")):
+        p = sim([wrong, "-c", "pass"])
+        check(p.returncode == 2, f"{wrong}: want exit 2", p)
+        check(p.stderr.startswith(f"simhost: unknown option '{wrong}'; did you mean '{meant}'?\n"),
+              f"{wrong}: no did-you-mean for {meant}", p)
+    p = sim(["--frobnicate"])
+    check(p.returncode == 2 and p.stderr.startswith("simhost: unknown option '--frobnicate'\n"),
+          "a far-off option gets no suggestion", p)
 
 
 # ---------------------------------------------------------------- exit codes

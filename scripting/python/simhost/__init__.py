@@ -147,8 +147,46 @@ def _prefer_forkserver():
 #: Called (then cleared) before the first kernel call of the process.
 _before_first_call = _prefer_forkserver
 
-from . import _futures, _kernels  # noqa: E402  (need run() above)
+from . import _kernels  # noqa: E402  (needs run() above)
 
 kernels = _kernels.install(__name__, run, _core)
-Future = _futures.Future
-submit, arun = _futures.install(_core, _progress_unit, lambda: _before_first_call)
+
+# After Ctrl-C at exit: how long to wait for other threads to leave their cancelled calls
+# (each stops within a fraction of a second) before the interpreter finalizes.
+_STOP_WAIT = 2.0
+
+
+def _stop_calls_after_ctrl_c():
+    """At exit after an uncaught Ctrl-C, cancels the kernels other threads are inside, so the
+    process ends by SIGINT at once (the futures' own exit wait does this when they are in use)."""
+    if __name__ + "._futures" in _sys.modules:
+        return
+    last = getattr(_sys, "last_type", None)
+    if isinstance(last, type) and issubclass(last, KeyboardInterrupt):
+        _core._stop_all_calls(_STOP_WAIT)
+
+
+import threading as _threading  # noqa: E402  (NumPy has imported it already)
+
+_threading._register_atexit(_stop_calls_after_ctrl_c)
+_futures_lock = _threading.Lock()
+
+
+def _load_futures():
+    # submit/arun/Future on first use: concurrent.futures and the watcher cost start-up time
+    # that scripts calling run() alone need not pay.
+    with _futures_lock:
+        if "submit" not in globals():
+            from . import _futures
+
+            g = globals()
+            g["Future"] = _futures.Future
+            g["submit"], g["arun"] = _futures.install(_core, _progress_unit,
+                                                      lambda: _before_first_call)
+
+
+def __getattr__(name):
+    if name in ("Future", "submit", "arun"):
+        _load_futures()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,9 +27,7 @@ from ._result import Result
 # thread takes over its work.
 _TAKEOVER = 0.05
 
-# After Ctrl-C at exit: how long to wait for other threads to leave their cancelled calls
-# (each stops within a fraction of a second) before the interpreter finalizes.
-_STOP_WAIT = 2.0
+from . import _STOP_WAIT  # noqa: E402  (how long the exit waits for cancelled calls)
 
 # concurrent.futures' own logger, which reports exceptions raised by done callbacks.
 _LOGGER = logging.getLogger("concurrent.futures")
