@@ -408,6 +408,26 @@ def test_threads_bad_values():
         check("Traceback" not in p.stderr, f"{label}: traceback", p)
 
 
+# ---------------------------------------------------------------- start-up
+
+def test_start_up_imports_what_python3_imports():
+    # The host imports nothing of its own before the user's code (only the builtin atexit,
+    # for its closed-pipe hook); `import simhost` adds NumPy and the package, and leaves
+    # asyncio, multiprocessing and concurrent.futures until a call needs them.
+    code = "import sys; print(' '.join(sorted(sys.modules)))"
+    s, r = sim(["-c", code], env=clean_env()), ref(["-c", code], env=clean_env())
+    check(s.returncode == 0 and r.returncode == 0, "listing sys.modules failed", s, r)
+    extra = set(s.stdout.split()) - set(r.stdout.split())
+    missing = set(r.stdout.split()) - set(s.stdout.split())
+    check(extra <= {"atexit"} and not missing,
+          f"start-up modules differ from python3's: extra {sorted(extra)}, missing {sorted(missing)}", s)
+    s = sim(["-c", "import sys, simhost; print(' '.join(sorted(sys.modules)))"], env=clean_env())
+    loaded = set(s.stdout.split())
+    check({"numpy", "simhost"} <= loaded, "import simhost did not load NumPy and simhost", s)
+    early = loaded & {"asyncio", "multiprocessing", "concurrent.futures", "tqdm", "simhost._futures"}
+    check(not early, f"import simhost imported {sorted(early)} before any call needs them", s)
+
+
 # ---------------------------------------------------------------- --version, --help
 
 def test_version():
