@@ -9,6 +9,8 @@ packages=(
   libtbb-dev libeigen3-dev libfmt-dev doctest-dev pybind11-dev librandom123-dev
   python3-dev python3-numpy python3-pytest
   python3-numba python3-matplotlib
+  python3-tqdm  # progress bars (terminal and Jupyter), imported only when a bar is drawn
+  python3-nbclient python3-nbformat python3-ipykernel  # tests/scripts/test_notebook.py runs a real notebook
 )
 
 missing=()
