@@ -13,6 +13,7 @@ import contextvars
 import os
 import sys
 import threading
+import time
 
 # The innermost Group of the running context (thread or asyncio task), and how many Groups
 # are open in the whole process: run()'s per-call path looks at that count only.
@@ -44,11 +45,14 @@ class Bar(Reporter):
         self.kernel = kernel
         self.unit = unit
         self.bar = None
+        self.started = time.time()  # tqdm's clock
 
     def __call__(self, done, total):
         if self.bar is None:
             self.bar = _tqdm(desc=self.kernel, total=total if total > 0 else None,
                              unit=self.unit)
+            # Elapsed time and rate count from the call's start, not from this first report.
+            self.bar.start_t = self.bar.last_print_t = self.started
         elif total > 0 and self.bar.total != total:
             self.bar.total = total
         self.bar.update(done - self.bar.n)
