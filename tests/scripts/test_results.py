@@ -114,6 +114,23 @@ def test_pickle_copy_and_deepcopy_keep_the_provenance():
                 if isinstance(value, np.ndarray) else got["params"][name] == value, name
 
 
+def test_a_result_made_by_hand_has_a_provenance_without_a_start_time():
+    r = simhost.Result("mine", {"x": np.arange(3.0), "y": 2.5}, {"n": 3, "seed": 4}, 0.5)
+    prov = r.provenance
+    assert prov["started"] is None and prov["kernel"] == "mine" and prov["seconds"] == 0.5
+    assert prov["seeds"] == {"seed": 4} and prov["threads"] == simhost.get_threads()
+    with tempfile.TemporaryDirectory() as tmp:
+        r.save(os.path.join(tmp, "mine.npz"))
+        q = simhost.load(os.path.join(tmp, "mine.npz"))
+    check_same(q, r)
+    assert type(q.y) is float and q.provenance["started"] is None
+    # One given is kept as given (a copy of it).
+    given = dict(prov, host="elsewhere")
+    r = simhost.Result("mine", {}, {}, 0.0, provenance=given)
+    given["host"] = "changed"
+    assert r.provenance["host"] == "elsewhere"
+
+
 def check_same(q, r):
     """q (loaded) equals r: outputs bit for bit with their types, kernel, params, seconds,
     provenance."""
@@ -292,6 +309,7 @@ TESTS = [
     test_futures_and_arun_results_have_provenance_and_the_budget_set,
     test_pickle_copy_and_deepcopy_keep_the_provenance,
     test_save_and_load_round_trip_for_every_kernel,
+    test_a_result_made_by_hand_has_a_provenance_without_a_start_time,
     test_numpy_reads_a_result_file_without_simhost_or_pickle,
     test_a_result_crosses_a_multiprocessing_pool_with_its_provenance,
     test_clear_errors_for_bad_paths_and_files,

@@ -217,8 +217,10 @@ class Group:
 
     def _advance(self):
         with self._lock:
+            if self._closed:  # a future that ended after the group did: not its call
+                return
             self._count += 1
-            if self._bar is not None and not self._closed:
+            if self._bar is not None:
                 self._bar.update(1)
 
     def _call_progress(self, kernel, done, total):
