@@ -61,13 +61,18 @@ def write_notebook(path):
 
 
 def write_kernelspec(jupyter_path):
+    """A kernel that imports this build's simhost: python3 with the build's python folder
+    on PYTHONPATH (and, in a sanitizer build, its runtimes preloaded)."""
     folder = os.path.join(jupyter_path, "kernels", KERNEL_NAME)
     os.makedirs(folder)
+    env = {"PYTHONPATH": PYTHONPATH, "SIMHOST_PROGRESS": "",
+           "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    if os.environ.get("SIMHOST_PYTHON_PRELOAD"):
+        env["LD_PRELOAD"] = os.environ["SIMHOST_PYTHON_PRELOAD"]
     with open(os.path.join(folder, "kernel.json"), "w") as f:
         json.dump({"argv": [PYTHON, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
                    "display_name": "simhost (test build)", "language": "python",
-                   "env": {"PYTHONPATH": PYTHONPATH, "SIMHOST_PROGRESS": "",
-                           "PYDEVD_DISABLE_FILE_VALIDATION": "1"}}, f)
+                   "env": env}, f)
 
 
 def text(o):
