@@ -11,6 +11,8 @@ packages=(
   python3-numba python3-matplotlib
   # install and environment tests: pip/venv installs, CPython's own interpreter tests
   python3-pip python3-setuptools python3-wheel python3-venv libpython3.11-testsuite
+  python3-tqdm  # progress bars (terminal and Jupyter), imported only when a bar is drawn
+  python3-nbclient python3-nbformat python3-ipykernel  # tests/scripts/test_notebook.py runs a real notebook
 )
 
 missing=()

@@ -12,6 +12,7 @@ The same package serves the ``simhost`` host binary and a plain ``python3``.
 """
 
 import sys as _sys
+from time import time as _time
 
 
 def _refuse_subinterpreters():
@@ -61,7 +62,8 @@ def _check_numpy(built_for):
 _check_numpy(_core._numpy_built_for)
 
 from . import _progress  # noqa: E402
-from ._result import Result  # noqa: E402
+from . import _result  # noqa: E402
+from ._result import Result, load  # noqa: E402
 
 __version__ = _core.__version__
 __all__ = [
@@ -74,6 +76,8 @@ __all__ = [
     "get_threads",
     "kernels",
     "list_kernels",
+    "load",
+    "progress",
     "run",
     "set_threads",
     "submit",
@@ -88,8 +92,33 @@ UnknownKernelError.__module__ = __name__
 
 list_kernels = _core.list_kernels
 describe = _core.describe
-set_threads = _core.set_threads
 get_threads = _core.get_threads
+
+# The thread budget as last set by set_threads(), for the provenance of each call; None
+# while it is still the one the process started with (read only when a provenance is made).
+_threads = None
+
+
+def set_threads(threads):
+    """Sets the process-wide thread budget (the one TBB arena every kernel runs in). Waits for
+    running kernels to finish first (Ctrl-C interrupts the wait)."""
+    global _threads
+    if _result.initial_threads is None:
+        _result.initial_threads = _core.get_threads()
+    _core.set_threads(threads)
+    _threads = _core.get_threads()
+
+
+def progress(iterable=None, /, *, desc=None, total=None, unit=None):
+    """One progress bar for a loop of kernel calls (tqdm, in a terminal or Jupyter).
+
+    ``for p in simhost.progress(param_sets, desc="sweep"): simhost.run(..., **p)`` yields
+    the items and counts them; ``with simhost.progress(total=n, desc="sweep"):`` counts the
+    kernel calls that finish inside it. Calls made inside (progress=True or None) draw no
+    bar of their own: the group's bar shows their progress after its count. Drawn when a
+    bar would be for progress=True (a terminal, Jupyter, SIMHOST_PROGRESS=1).
+    """
+    return _progress.Group(iterable, desc, total, unit)
 
 
 def _progress_unit(name):
@@ -101,24 +130,31 @@ def run(name, /, *, timeout=None, progress=None, **params):
 
     The GIL is released while the kernel runs. ``timeout`` (seconds) cancels the kernel and
     raises TimeoutError when it has not finished in time; Ctrl-C cancels it and raises
-    KeyboardInterrupt. ``progress=True`` shows a bar on stderr (when it is a terminal;
-    SIMHOST_PROGRESS=0/1 forces it off/on); a callable receives (done, total) in the
+    KeyboardInterrupt. ``progress=True`` shows a tqdm bar on stderr (when it is a terminal,
+    or in Jupyter; SIMHOST_PROGRESS=0/1 forces it off/on; inside simhost.progress() the
+    call reports into that one bar); a callable receives (done, total) in the
     kernel's unit at most ~10 times a second, and an exception it raises cancels the
     kernel and propagates. Float64 C-contiguous arrays are passed without a copy; inputs
     are never modified.
     """
     if _before_first_call is not None:
         _before_first_call()
-    if progress is None and _core._getenv("SIMHOST_PROGRESS") is None:
-        report = None  # the common case, kept short: this is simhost's per-call overhead
-    else:
-        report = _progress.reporter(progress, name, _progress_unit)
+    if (progress is None and not _progress.open_groups
+            and _core._getenv("SIMHOST_PROGRESS") is None):
+        # The common case, kept short: this is simhost's per-call overhead.
+        started = _time()
+        outputs, used, seconds = _core._run(name, params, timeout, None)
+        return Result._adopt(name, outputs, used, seconds, (started, _threads))
+    report = _progress.reporter(progress, name, _progress_unit)
+    started = _time()
+    ok = False
     try:
         outputs, used, seconds = _core._run(name, params, timeout, report)
+        ok = True
     finally:
-        if isinstance(report, _progress.Bar):
-            report.close()
-    return Result._adopt(name, outputs, used, seconds)
+        if isinstance(report, _progress.Reporter):
+            report.close(ok)
+    return Result._adopt(name, outputs, used, seconds, (started, _threads))
 
 
 def _prefer_forkserver():
@@ -182,7 +218,7 @@ def _load_futures():
             g = globals()
             g["Future"] = _futures.Future
             g["submit"], g["arun"] = _futures.install(_core, _progress_unit,
-                                                      lambda: _before_first_call)
+                                                      _sys.modules[__name__])
 
 
 def __getattr__(name):

@@ -48,11 +48,12 @@ class Future(concurrent.futures.Future):
     futures.
     """
 
-    def __init__(self, call, kernel, report):
+    def __init__(self, call, kernel, report, prov):
         super().__init__()
         self._call = call
         self._kernel = kernel
         self._report = report
+        self._prov = prov  # (start time, thread budget) for the result's provenance
         self._in_user_code = False  # the watcher runs this future's callbacks or progress
         self._settle_lock = threading.RLock()
 
@@ -91,17 +92,21 @@ class Future(concurrent.futures.Future):
             try:
                 outputs, used, seconds = self._call.collect()
             except concurrent.futures.CancelledError:
+                self._close_report(False)
                 super().cancel()
                 self.set_running_or_notify_cancel()
                 return True
             except BaseException as e:  # noqa: BLE001 - what ended the call is the result
+                self._close_report(False)
                 self.set_exception(e)
             else:
-                self.set_result(Result._adopt(self._kernel, outputs, used, seconds))
-            finally:
-                if isinstance(self._report, _progress.Bar):
-                    self._report.close()
+                self._close_report(True)
+                self.set_result(Result._adopt(self._kernel, outputs, used, seconds, self._prov))
             return False
+
+    def _close_report(self, ok):
+        if isinstance(self._report, _progress.Reporter):
+            self._report.close(ok)
 
 
 class _Watcher:
@@ -226,9 +231,10 @@ class _Watcher:
             return False
 
 
-def install(core, unit_of, before_first_call):
-    """Creates submit() and arun() for the package, and the exit-time wait.
-    before_first_call() gives the package's hook to call before a kernel call, or None."""
+def install(core, unit_of, package):
+    """Creates submit() and arun() for the package, and the exit-time wait. From `package`
+    (the simhost module): _before_first_call, the hook to call before a kernel call (or
+    None), and _threads, the thread budget to record in each result's provenance."""
     watcher = _Watcher(core)
 
     def submit(name, /, *, timeout=None, progress=None, **params):
@@ -237,13 +243,14 @@ def install(core, unit_of, before_first_call):
         Arguments are checked and outputs allocated before it returns (bad arguments raise
         here, not in the future). ``timeout`` (seconds) cancels the kernel and sets
         TimeoutError on the future; ``progress`` is as for :func:`run`, called from
-        simhost's watcher thread. Many futures share the one thread budget.
+        simhost's watcher thread (inside simhost.progress(), into that bar). Many futures
+        share the one thread budget.
         """
-        hook = before_first_call()
-        if hook is not None:
-            hook()
+        if package._before_first_call is not None:
+            package._before_first_call()
         report = _progress.reporter(progress, name, unit_of)
-        future = Future(core._submit(name, params, timeout, report), name, report)
+        prov = (time.time(), package._threads)
+        future = Future(core._submit(name, params, timeout, report), name, report, prov)
         watcher.add(future)
         return future
 
