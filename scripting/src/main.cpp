@@ -90,6 +90,16 @@ int kernels_command(int argc, char** argv) {
   }
 }
 
+// Ends the process by SIGINT (after the interpreter has finalized), as python3 does after an
+// uncaught KeyboardInterrupt, so a shell sees the interrupt.
+[[noreturn]] void end_by_sigint() {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::signal(SIGINT, SIG_DFL);
+  std::raise(SIGINT);
+  std::_Exit(128 + SIGINT);  // not reached
+}
+
 // Ends the process quietly by SIGPIPE, as `cat` ends when its reader has gone: nothing more
 // can be written, so stdout is pointed at /dev/null first and no later flush complains.
 [[noreturn]] void end_by_sigpipe() {
@@ -226,19 +236,29 @@ bool start_interpreter(int argc, char** argv, int& exit_code) {
     }
     Py_ExitStatusException(status);
   }
-  py::gil_scoped_acquire gil;
+  // The main thread holds the GIL from Py_InitializeFromConfig on. A Ctrl-C that came
+  // during start-up surfaces here as a KeyboardInterrupt (importing atexit runs importlib's
+  // Python code): the process then ends by SIGINT, as python3 does for a Ctrl-C before a
+  // script's first line. Every Python object is gone before the interpreter finalizes.
+  bool interrupted = false;
+  bool failed = false;
   try {
     if (!venv.empty()) py::module_::import("sys").attr("executable") = host;
     add_package_dir();
     install_host_hooks();
   } catch (py::error_already_set& e) {
-    e.restore();
-    PyErr_Print();
-    exit_code = 1;
-    Py_FinalizeEx();
-    return false;
+    failed = true;
+    interrupted = e.matches(PyExc_KeyboardInterrupt);
+    if (!interrupted) {
+      e.restore();
+      PyErr_Print();
+    }
   }
-  return true;
+  if (!failed) return true;
+  Py_FinalizeEx();
+  if (interrupted) end_by_sigint();
+  exit_code = 1;
+  return false;
 }
 
 int print_version(char* argv0) {
