@@ -14,6 +14,7 @@
 #include <pybind11/embed.h>
 
 #include "module.hpp"
+#include "simhost/cpu.hpp"
 #include "simhost/error.hpp"
 #include "simhost/executor.hpp"
 #include "simhost/kernels.hpp"
@@ -48,12 +49,15 @@ void print_help() {
       "\n"
       "options (before the script or command):\n"
       "  --threads N       thread budget for kernels (default: SIMHOST_THREADS, else all CPUs)\n"
-      "  --version         print the versions of simhost, Python, NumPy, oneTBB and Eigen\n"
+      "  --version         print the versions of simhost, Python, NumPy, oneTBB and Eigen,\n"
+      "                    and the CPU path the kernels run\n"
       "  -h, --help        print this help\n"
       "  python options    -c, -m, -u, -X, -W, -I, -E, -O, -B, -i, ... as for python3\n"
       "\n"
       "environment:\n"
-      "  SIMHOST_THREADS   default thread budget\n",
+      "  SIMHOST_THREADS   default thread budget\n"
+      "  SIMHOST_CPU       the kernels' CPU path: generic (any x86-64), avx2 (x86-64-v3) or\n"
+      "                    avx512 (x86-64-v4); default: the best this CPU runs (see --version)\n",
       stdout);
 }
 
@@ -183,18 +187,24 @@ int import_packages() {
 }
 
 int print_version() {
+  try {
+    simhost::cpu_path();  // a bad SIMHOST_CPU: the usage error, not a failed import
+  } catch (const simhost::Error& e) {
+    usage_error(e.what());
+  }
   py::scoped_interpreter interpreter;
   const int rc = prepare_interpreter();
   if (rc == kEndBySigint) end_by_sigint();
   if (rc >= 0) return rc;
   const auto numpy = py::module_::import("numpy").attr("__version__").cast<std::string>();
   const auto libs = simhost::library_versions();
-  std::printf("simhost %s\nPython %s\nNumPy %s\noneTBB %s\nEigen %s\npybind11 %s\n",
+  std::printf("simhost %s\nPython %s\nNumPy %s\noneTBB %s\nEigen %s\npybind11 %s\nCPU path %s\n",
               libs["simhost"].cast<std::string>().c_str(),
               py::module_::import("platform").attr("python_version")().cast<std::string>().c_str(),
               numpy.c_str(), libs["oneTBB"].cast<std::string>().c_str(),
               libs["Eigen"].cast<std::string>().c_str(),
-              libs["pybind11"].cast<std::string>().c_str());
+              libs["pybind11"].cast<std::string>().c_str(),
+              simhost::cpu_path_description().c_str());
   return 0;
 }
 
@@ -256,9 +266,10 @@ int main(int argc, char** argv) {
       break;
     }
   }
-  // A bad SIMHOST_THREADS is a usage error, reported before any script runs.
+  // A bad SIMHOST_THREADS or SIMHOST_CPU is a usage error, reported before any script runs.
   try {
     simhost::get_threads();
+    simhost::cpu_path();
   } catch (const simhost::Error& e) {
     usage_error(e.what());
   }
