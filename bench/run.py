@@ -190,28 +190,42 @@ def set_peer_threads(n):
 NATIVE_MAX_RATIO = 1.03
 
 
-class NativeBuild:
-    """A SIMHOST_NATIVE=ON build (e.g. `cmake --preset release-native`) serving the same calls
-    from its own host binary (native_peer.py), timed there like simhost is timed here."""
+class BuildWorker:
+    """A process of one build of simhost serving the same calls (build_peer.py), timed there.
+    --native-build starts two alike, so that the ratio compares like with like: this process
+    has also imported Numba and run its thread pool (machine_limits), which the workers have
+    not."""
 
-    def __init__(self, build_dir):
-        self.dir = os.path.abspath(build_dir)
-        exe = os.path.join(self.dir, "bin", "simhost")
+    def __init__(self, command, env, label):
+        self.label = label
+        self.proc = subprocess.Popen([*command, os.path.join(BENCH_DIR, "build_peer.py")],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        hello = self.ask("hello")
+        self.cpu = hello["cpu"]
+
+    @classmethod
+    def native(cls, build_dir):
+        """A SIMHOST_NATIVE=ON build (`cmake --preset release-native`): its host binary."""
+        exe = os.path.join(os.path.abspath(build_dir), "bin", "simhost")
         if not os.access(exe, os.X_OK):
             raise RuntimeError(
                 f"--native-build {build_dir}: no host binary {exe}; make one with "
                 "`cmake --preset release-native && cmake --build --preset release-native` "
                 "(then pass build/release-native)")
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SIMHOST_CPU")}
-        self.proc = subprocess.Popen([exe, os.path.join(BENCH_DIR, "native_peer.py")],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
-        hello = self.ask("hello")
-        self.cpu = hello["cpu"]
-        if self.cpu != "native":
-            self.close()
+        w = cls([exe], env, os.path.abspath(build_dir))
+        if w.cpu != "native":
+            w.close()
             raise RuntimeError(
-                f"--native-build {build_dir}: that build runs the CPU path {self.cpu!r}, not "
+                f"--native-build {build_dir}: that build runs the CPU path {w.cpu!r}, not "
                 "'native': configure it with -DSIMHOST_NATIVE=ON (preset release-native)")
+        return w
+
+    @classmethod
+    def this_build(cls):
+        """The build running this script: its host binary, or this python3 with this
+        PYTHONPATH (and SIMHOST_CPU, if set)."""
+        return cls([sys.executable], dict(os.environ), "this build")
 
     def ask(self, *request):
         pickle.dump(request, self.proc.stdin)
@@ -219,10 +233,10 @@ class NativeBuild:
         try:
             reply = pickle.load(self.proc.stdout)
         except EOFError:
-            raise RuntimeError(f"the native build's host ({self.dir}) exited unexpectedly "
+            raise RuntimeError(f"the worker of {self.label} exited unexpectedly "
                                f"(status {self.proc.wait()})") from None
         if "error" in reply:
-            raise RuntimeError(f"the native build ({self.dir}) failed:\n{reply['error']}")
+            raise RuntimeError(f"the worker of {self.label} failed:\n{reply['error']}")
         return reply
 
     def close(self):
@@ -342,20 +356,22 @@ def measure_rows(simhost, bench, args, inputs, warm_inputs, peers):
         row = {"threads": threads, "simhost_get_threads": got, "peers": {}}
 
         simhost.run(bench["kernel"], **warm_inputs)
-        native = args.native
-        if native is not None:
-            native.ask("load", bench["kernel"], threads, warm_inputs, inputs)
+        workers = args.workers  # {"dispatched": ..., "native": ...} with --native-build
+        for wk in workers.values():
+            wk.ask("load", bench["kernel"], threads, warm_inputs, inputs)
         cpu = []
-        walls, native_walls, native_kernel = [], [], None
-        # With a native build, its calls alternate with simhost's, so that both see the same
-        # machine (other load, clock, thermal state) as nearly as possible.
+        walls = []
+        worker_walls = {name: [] for name in workers}
+        worker_kernel = {}
+        # With --native-build the workers' calls alternate with simhost's, one each per
+        # repetition, so that all see the same machine (other load, clock) as nearly as possible.
         for _ in range(args.reps):
             w, res = time_calls(lambda: simhost.run(bench["kernel"], **inputs), 1, cpu)
             walls += w
-            if native is not None:
-                t = native.ask("time")
-                native_walls.append(t["wall"])
-                native_kernel = t["kernel_seconds"]
+            for name, wk in workers.items():
+                t = wk.ask("time")
+                worker_walls[name].append(t["wall"])
+                worker_kernel[name] = t["kernel_seconds"]
         row["simhost"] = summary(walls)
         row["simhost"]["kernel_seconds"] = float(res.seconds)
         # How busy the threads were in the best run: process CPU time / wall time. Near the
@@ -371,15 +387,17 @@ def measure_rows(simhost, bench, args, inputs, warm_inputs, peers):
             np.array_equal(sim_out[k], sim_first[k]) for k in names
         )
         print(f"   threads={threads}: simhost {fmt_time(row['simhost']['best'])}", flush=True)
-        if native is not None:
-            row["native"] = summary(native_walls)
-            row["native"]["kernel_seconds"] = native_kernel
-            row["native_ratio"] = row["simhost"]["best"] / row["native"]["best"]
-            nat_out = native.ask("outputs", names)
+        if workers:
+            for name in workers:
+                row[name] = summary(worker_walls[name])
+                row[name]["kernel_seconds"] = worker_kernel[name]
+            row["native_ratio"] = row["dispatched"]["best"] / row["native"]["best"]
+            nat_out = workers["native"].ask("outputs", names)
             row["native_bitwise_equal"] = all(
                 np.array_equal(sim_out[k], nat_out[k]) for k in names)
-            print(f"   threads={threads}: native build {fmt_time(row['native']['best'])} "
-                  f"(dispatched / native = {row['native_ratio']:.3f})", flush=True)
+            print(f"   threads={threads}: workers: dispatched {fmt_time(row['dispatched']['best'])}"
+                  f", native {fmt_time(row['native']['best'])} (dispatched / native = "
+                  f"{row['native_ratio']:.3f})", flush=True)
 
         for peer in peers:
             if not peer["threaded"] and peer["name"] in unthreaded:
@@ -584,16 +602,17 @@ def print_table(results, quick):
 
 def print_native_table(native_rows):
     cols = ["kernel", "size", "threads", "dispatched", "native", "ratio", "same bits"]
-    lines = [[r["kernel"], r["size"], str(row["threads"]), fmt_time(row["simhost"]["best"]),
+    lines = [[r["kernel"], r["size"], str(row["threads"]), fmt_time(row["dispatched"]["best"]),
               fmt_time(row["native"]["best"]), f"{row['native_ratio']:.3f}",
               "yes" if row["native_bitwise_equal"] else "no"] for r, row in native_rows]
     widths = [max(len(c), *(len(line[i]) for line in lines)) for i, c in enumerate(cols)]
     for line in [cols, ["-" * w for w in widths]] + lines:
         print("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
     worst = max(row["native_ratio"] for _, row in native_rows)
-    print(f"dispatched build (this one) vs the -march=native build: ratio = dispatched best time "
-          f"/ native best time\n(target <= {NATIVE_MAX_RATIO}; worst {worst:.3f}); 'same bits': "
-          "every output equal bit for bit.")
+    print(f"this (dispatched) build vs the -march=native build, each in a worker process of its\n"
+          f"own: ratio = dispatched best time / native best time (target <= {NATIVE_MAX_RATIO}; "
+          f"worst {worst:.3f});\n'same bits': every output of the native build equal to this "
+          "build's bit for bit.")
     print()
 
 
@@ -766,18 +785,21 @@ def main(argv):
     if busy is not None and busy > 0.2:
         print(f"warning: the CPUs were {busy:.0%} busy just before the run; timings may be noisy")
 
-    args.native = None
+    args.workers = {}
     if args.native_build:
         try:
-            args.native = NativeBuild(args.native_build)
+            args.workers["native"] = BuildWorker.native(args.native_build)
+            args.workers["dispatched"] = BuildWorker.this_build()
         except RuntimeError as exc:
+            for wk in args.workers.values():
+                wk.close()
             print(f"bench/run.py: {exc}", file=sys.stderr)
             return 2
     import simhost._core
 
     cpu_path = simhost._core._library_versions().get("cpu")
     print(f"simhost CPU path: {cpu_path}" + (
-        f"; native build: {args.native.dir}" if args.native else ""), flush=True)
+        f"; native build: {args.workers['native'].label}" if args.workers else ""), flush=True)
 
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     threads_before = simhost.get_threads()
@@ -785,13 +807,13 @@ def main(argv):
     try:
         results = [run_benchmark(simhost, b, args, limits) for b in selected]
     except RuntimeError as exc:
-        if args.native is None:
+        if not args.workers:
             raise
         print(f"bench/run.py: {exc}", file=sys.stderr)
         return 2
     finally:
-        if args.native is not None:
-            args.native.close()
+        for wk in args.workers.values():
+            wk.close()
     simhost.set_threads(threads_before)
 
     print_table(results, args.quick)
@@ -803,8 +825,10 @@ def main(argv):
         "threads": args.threads,
         "machine": dict(environment(simhost, load), cpu_busy_at_start=busy, limits=limits,
                         cpu_path=cpu_path),
-        "native_build": args.native and {"dir": args.native.dir, "cpu_path": args.native.cpu,
-                                         "max_ratio": NATIVE_MAX_RATIO},
+        "native_build": args.workers and {"dir": args.workers["native"].label,
+                                          "cpu_path": args.workers["native"].cpu,
+                                          "dispatched_cpu_path": args.workers["dispatched"].cpu,
+                                          "max_ratio": NATIVE_MAX_RATIO},
         "benchmarks": results,
     }
     path = args.json or os.path.join(

@@ -1,7 +1,8 @@
-"""The -march=native peer of `bench/run.py --native-build DIR`: serves timing requests from
-run.py, inside DIR's own host binary (two builds of simhost cannot share one process).
+"""A timing worker for `bench/run.py --native-build DIR`: serves run.py's calls in a process
+of one build of simhost (two builds cannot share a process). run.py starts two, alike: one
+in DIR's host binary (the -march=native build), one in its own build (the dispatched one).
 
-    DIR/bin/simhost bench/native_peer.py      (started by run.py, not by hand)
+    DIR/bin/simhost bench/build_peer.py      (started by run.py, not by hand)
 
 Protocol: pickled requests on stdin, one pickled reply each on stdout (anything printed goes
 to stderr): ("hello",) -> {"cpu", "version"}; ("load", kernel, threads, warm_inputs, inputs)
