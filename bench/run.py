@@ -15,6 +15,7 @@ import argparse
 import datetime
 import json
 import os
+import pickle
 import platform
 import statistics
 import subprocess
@@ -183,6 +184,70 @@ def set_peer_threads(n):
         nbody.numba.set_num_threads(n)
 
 
+# The dispatched build (the one running this script) against a -march=native build of the
+# same source: within NATIVE_MAX_RATIO of its time on every kernel (dispatched best / native
+# best, at every thread count; informational, like the other targets).
+NATIVE_MAX_RATIO = 1.03
+
+
+class BuildWorker:
+    """A process of one build of simhost serving the same calls (build_peer.py), timed there.
+    --native-build starts two alike, so that the ratio compares like with like: this process
+    has also imported Numba and run its thread pool (machine_limits), which the workers have
+    not."""
+
+    def __init__(self, command, env, label):
+        self.label = label
+        self.proc = subprocess.Popen([*command, os.path.join(BENCH_DIR, "build_peer.py")],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+        hello = self.ask("hello")
+        self.cpu = hello["cpu"]
+
+    @classmethod
+    def native(cls, build_dir):
+        """A SIMHOST_NATIVE=ON build (`cmake --preset release-native`): its host binary."""
+        exe = os.path.join(os.path.abspath(build_dir), "bin", "simhost")
+        if not os.access(exe, os.X_OK):
+            raise RuntimeError(
+                f"--native-build {build_dir}: no host binary {exe}; make one with "
+                "`cmake --preset release-native && cmake --build --preset release-native` "
+                "(then pass build/release-native)")
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SIMHOST_CPU")}
+        w = cls([exe], env, os.path.abspath(build_dir))
+        if w.cpu != "native":
+            w.close()
+            raise RuntimeError(
+                f"--native-build {build_dir}: that build runs the CPU path {w.cpu!r}, not "
+                "'native': configure it with -DSIMHOST_NATIVE=ON (preset release-native)")
+        return w
+
+    @classmethod
+    def this_build(cls):
+        """The build running this script: its host binary, or this python3 with this
+        PYTHONPATH (and SIMHOST_CPU, if set)."""
+        return cls([sys.executable], dict(os.environ), "this build")
+
+    def ask(self, *request):
+        pickle.dump(request, self.proc.stdin)
+        self.proc.stdin.flush()
+        try:
+            reply = pickle.load(self.proc.stdout)
+        except EOFError:
+            raise RuntimeError(f"the worker of {self.label} exited unexpectedly "
+                               f"(status {self.proc.wait()})") from None
+        if "error" in reply:
+            raise RuntimeError(f"the worker of {self.label} failed:\n{reply['error']}")
+        return reply
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.ask("quit")
+            except (RuntimeError, OSError):
+                pass
+            self.proc.wait()
+
+
 # ----------------------------------------------------------------------------------------
 # The machine's limits, measured in the same run
 # ----------------------------------------------------------------------------------------
@@ -291,8 +356,22 @@ def measure_rows(simhost, bench, args, inputs, warm_inputs, peers):
         row = {"threads": threads, "simhost_get_threads": got, "peers": {}}
 
         simhost.run(bench["kernel"], **warm_inputs)
+        workers = args.workers  # {"dispatched": ..., "native": ...} with --native-build
+        for wk in workers.values():
+            wk.ask("load", bench["kernel"], threads, warm_inputs, inputs)
         cpu = []
-        walls, res = time_calls(lambda: simhost.run(bench["kernel"], **inputs), args.reps, cpu)
+        walls = []
+        worker_walls = {name: [] for name in workers}
+        worker_kernel = {}
+        # With --native-build the workers' calls alternate with simhost's, one each per
+        # repetition, so that all see the same machine (other load, clock) as nearly as possible.
+        for _ in range(args.reps):
+            w, res = time_calls(lambda: simhost.run(bench["kernel"], **inputs), 1, cpu)
+            walls += w
+            for name, wk in workers.items():
+                t = wk.ask("time")
+                worker_walls[name].append(t["wall"])
+                worker_kernel[name] = t["kernel_seconds"]
         row["simhost"] = summary(walls)
         row["simhost"]["kernel_seconds"] = float(res.seconds)
         # How busy the threads were in the best run: process CPU time / wall time. Near the
@@ -308,6 +387,17 @@ def measure_rows(simhost, bench, args, inputs, warm_inputs, peers):
             np.array_equal(sim_out[k], sim_first[k]) for k in names
         )
         print(f"   threads={threads}: simhost {fmt_time(row['simhost']['best'])}", flush=True)
+        if workers:
+            for name in workers:
+                row[name] = summary(worker_walls[name])
+                row[name]["kernel_seconds"] = worker_kernel[name]
+            row["native_ratio"] = row["dispatched"]["best"] / row["native"]["best"]
+            nat_out = workers["native"].ask("outputs", names)
+            row["native_bitwise_equal"] = all(
+                np.array_equal(sim_out[k], nat_out[k]) for k in names)
+            print(f"   threads={threads}: workers: dispatched {fmt_time(row['dispatched']['best'])}"
+                  f", native {fmt_time(row['native']['best'])} (dispatched / native = "
+                  f"{row['native_ratio']:.3f})", flush=True)
 
         for peer in peers:
             if not peer["threaded"] and peer["name"] in unthreaded:
@@ -388,6 +478,14 @@ def run_benchmark(simhost, bench, args, limits):
 
     by_threads = {row["threads"]: row for row in rows}
     targets = []
+    for row in rows:
+        if "native_ratio" in row:
+            value = row["native_ratio"]
+            targets.append({
+                "kind": "native", "threads": row["threads"], "max": NATIVE_MAX_RATIO,
+                "text": f"dispatched within {NATIVE_MAX_RATIO - 1:.0%} of the -march=native "
+                        f"build at {row['threads']} threads (time ratio)",
+                "value": value, "status": "PASS" if value <= NATIVE_MAX_RATIO else "MISS"})
     for t in bench["targets"]:
         if t["kind"] == "speedup":
             row = by_threads.get(t["threads"])
@@ -462,11 +560,15 @@ def print_table(results, quick):
     if own:
         print(f"{', '.join(own)}: not steered by the thread setting; timed once, shown in each row.")
     print()
+    native_rows = [(r, row) for r in results for row in r["rows"] if "native" in row]
+    if native_rows:
+        print_native_table(native_rows)
     for r in results:
         note = "  (quick run: sizes too small for the targets to mean anything)" if quick else ""
         print(f"targets, {r['kernel']} {r['size']} (informational){note}:")
         for t in r["targets"]:
-            value = "n/a" if t["value"] is None else f"{t['value']:.2f}x"
+            digits = 3 if t["kind"] == "native" else 2
+            value = "n/a" if t["value"] is None else f"{t['value']:.{digits}f}x"
             print(f"  [{t['status']}] {t['text']}: {value}")
         for c in r["checks"]:
             if c["reference"] is None:
@@ -496,6 +598,22 @@ def print_table(results, quick):
         else:
             print(f"  [info] simhost results bit-identical across thread counts: {b['equal']}")
         print()
+
+
+def print_native_table(native_rows):
+    cols = ["kernel", "size", "threads", "dispatched", "native", "ratio", "same bits"]
+    lines = [[r["kernel"], r["size"], str(row["threads"]), fmt_time(row["dispatched"]["best"]),
+              fmt_time(row["native"]["best"]), f"{row['native_ratio']:.3f}",
+              "yes" if row["native_bitwise_equal"] else "no"] for r, row in native_rows]
+    widths = [max(len(c), *(len(line[i]) for line in lines)) for i, c in enumerate(cols)]
+    for line in [cols, ["-" * w for w in widths]] + lines:
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+    worst = max(row["native_ratio"] for _, row in native_rows)
+    print(f"this (dispatched) build vs the -march=native build, each in a worker process of its\n"
+          f"own: ratio = dispatched best time / native best time (target <= {NATIVE_MAX_RATIO}; "
+          f"worst {worst:.3f});\n'same bits': every output of the native build equal to this "
+          "build's bit for bit.")
+    print()
 
 
 def cpu_model():
@@ -618,6 +736,10 @@ def parse_args(argv):
     ap.add_argument("--skip", action="append", default=[], metavar="PEER",
                     help="leave out a reference implementation, e.g. --skip numpy")
     ap.add_argument("--list", action="store_true", help="list the benchmarks and exit")
+    ap.add_argument("--native-build", metavar="DIR",
+                    help="also time a -march=native build of simhost (SIMHOST_NATIVE=ON, e.g. "
+                         "build/release-native from `cmake --preset release-native`) in the "
+                         "same run, alternating with this one")
     args = ap.parse_args(argv)
     args.threads = [int(t) for t in args.threads.split(",") if t.strip()]
     if args.reps is None:
@@ -663,10 +785,35 @@ def main(argv):
     if busy is not None and busy > 0.2:
         print(f"warning: the CPUs were {busy:.0%} busy just before the run; timings may be noisy")
 
+    args.workers = {}
+    if args.native_build:
+        try:
+            args.workers["native"] = BuildWorker.native(args.native_build)
+            args.workers["dispatched"] = BuildWorker.this_build()
+        except RuntimeError as exc:
+            for wk in args.workers.values():
+                wk.close()
+            print(f"bench/run.py: {exc}", file=sys.stderr)
+            return 2
+    import simhost._core
+
+    cpu_path = simhost._core._library_versions().get("cpu")
+    print(f"simhost CPU path: {cpu_path}" + (
+        f"; native build: {args.workers['native'].label}" if args.workers else ""), flush=True)
+
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     threads_before = simhost.get_threads()
     limits = machine_limits(args.threads, args.quick)
-    results = [run_benchmark(simhost, b, args, limits) for b in selected]
+    try:
+        results = [run_benchmark(simhost, b, args, limits) for b in selected]
+    except RuntimeError as exc:
+        if not args.workers:
+            raise
+        print(f"bench/run.py: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        for wk in args.workers.values():
+            wk.close()
     simhost.set_threads(threads_before)
 
     print_table(results, args.quick)
@@ -676,7 +823,12 @@ def main(argv):
         "command": [sys.argv[0]] + list(argv),
         "quick": args.quick,
         "threads": args.threads,
-        "machine": dict(environment(simhost, load), cpu_busy_at_start=busy, limits=limits),
+        "machine": dict(environment(simhost, load), cpu_busy_at_start=busy, limits=limits,
+                        cpu_path=cpu_path),
+        "native_build": args.workers and {"dir": args.workers["native"].label,
+                                          "cpu_path": args.workers["native"].cpu,
+                                          "dispatched_cpu_path": args.workers["dispatched"].cpu,
+                                          "max_ratio": NATIVE_MAX_RATIO},
         "benchmarks": results,
     }
     path = args.json or os.path.join(

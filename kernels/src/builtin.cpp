@@ -1,18 +1,96 @@
-// The list of built-in kernels.
+// The list of built-in kernels, and the choice of the CPU level whose code they run.
+#include <fmt/format.h>
+
 #include <mutex>
 
+#include "simhost/error.hpp"
 #include "simhost/kernels.hpp"
 
 namespace simhost {
 
+// Each kernel file defines its KernelDef once per built level (kernels/src/cpu_level.hpp).
+#define SIMHOST_DECLARE_LEVEL(ns)  \
+  namespace ns {                   \
+  KernelDef nbody_kernel();        \
+  KernelDef mc_asian_kernel();     \
+  KernelDef heat2d_kernel();       \
+  KernelDef ising2d_kernel();      \
+  KernelDef ode_batch_kernel();    \
+  }
+SIMHOST_DECLARE_LEVEL(cpu_generic)
+SIMHOST_DECLARE_LEVEL(cpu_avx2)
+SIMHOST_DECLARE_LEVEL(cpu_avx512)
+SIMHOST_DECLARE_LEVEL(cpu_native)
+#undef SIMHOST_DECLARE_LEVEL
+
+namespace {
+
+using Make = KernelDef (*)();
+struct Level {
+  Make nbody, mc_asian, heat2d, ising2d, ode_batch;
+};
+
+#define SIMHOST_LEVEL(ns) \
+  Level { &ns::nbody_kernel, &ns::mc_asian_kernel, &ns::heat2d_kernel, &ns::ising2d_kernel, \
+          &ns::ode_batch_kernel }
+
+// The functions of `path`; only built levels are referenced (the others are not linked).
+const Level& level(CpuPath path) {
+  static const Level none{};
+  switch (path) {
+#if SIMHOST_CPU_BUILT_GENERIC
+    case CpuPath::generic: { static const Level l = SIMHOST_LEVEL(cpu_generic); return l; }
+#endif
+#if SIMHOST_CPU_BUILT_AVX2
+    case CpuPath::avx2: { static const Level l = SIMHOST_LEVEL(cpu_avx2); return l; }
+#endif
+#if SIMHOST_CPU_BUILT_AVX512
+    case CpuPath::avx512: { static const Level l = SIMHOST_LEVEL(cpu_avx512); return l; }
+#endif
+#if SIMHOST_CPU_BUILT_NATIVE
+    case CpuPath::native: { static const Level l = SIMHOST_LEVEL(cpu_native); return l; }
+#endif
+    default: break;
+  }
+  return none;
+}
+#undef SIMHOST_LEVEL
+
+const Level& checked_level(CpuPath path) {
+  const Level& l = level(path);
+  if (!l.nbody)
+    throw Error(fmt::format("the kernels have no {} CPU path in this build (built: {})",
+                            cpu_path_name(path), [] {
+                              std::string s;
+                              for (CpuPath p : cpu_paths_built())
+                                s += (s.empty() ? "" : ", ") + std::string(cpu_path_name(p));
+                              return s;
+                            }()));
+  if (!cpu_supports(path))
+    throw Error(fmt::format("this CPU cannot run the kernels' {} CPU path", cpu_path_name(path)));
+  return l;
+}
+
+}  // namespace
+
+std::vector<KernelDef> builtin_kernels(CpuPath path) {
+  const Level& l = checked_level(path);
+  std::vector<KernelDef> defs;
+  for (Make make : {l.nbody, l.mc_asian, l.heat2d, l.ising2d, l.ode_batch}) defs.push_back(make());
+  return defs;
+}
+
 void add_builtin_kernels(Registry& registry) {
   static std::mutex mutex;
   std::lock_guard lock(mutex);
-  for (auto make : {&nbody_kernel, &mc_asian_kernel, &heat2d_kernel, &ising2d_kernel,
-                    &ode_batch_kernel}) {
-    KernelDef k = make();
+  for (KernelDef& k : builtin_kernels(cpu_path()))
     if (!registry.find(k.name)) registry.add(std::move(k));
-  }
 }
+
+KernelDef nbody_kernel() { return checked_level(cpu_path()).nbody(); }
+KernelDef mc_asian_kernel() { return checked_level(cpu_path()).mc_asian(); }
+KernelDef heat2d_kernel() { return checked_level(cpu_path()).heat2d(); }
+KernelDef ising2d_kernel() { return checked_level(cpu_path()).ising2d(); }
+KernelDef ode_batch_kernel() { return checked_level(cpu_path()).ode_batch(); }
 
 }  // namespace simhost

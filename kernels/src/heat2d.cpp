@@ -8,20 +8,21 @@
 #include <memory>
 #include <vector>
 
-#if defined(__AVX512F__)
 #include <immintrin.h>
-#endif
 
 #include "simhost/kernels.hpp"
 #include "simhost/parallel.hpp"
 #include "simhost/text.hpp"
+
+#include "cpu_level.hpp"  // last: see there
 
 // Every output point is u + r*((((S + N) + E) + W) - 4u), rounded after each operation in that
 // order. The file is compiled with -ffp-contract=off (kernels/CMakeLists.txt): a fused
 // multiply-add in one code path and not in another would break bit-identity with a plain loop
 // (the unit tests compare with one, compiled without FMA, bit for bit).
 
-namespace simhost {
+SIMHOST_CPU_BEGIN
+namespace simhost::SIMHOST_CPU_NS {
 
 namespace {
 
@@ -53,7 +54,7 @@ std::int64_t row_stride(std::int64_t nx) {
   return (nx + kLanes - 1) / kLanes * kLanes + 2 * kLanes;
 }
 
-#if defined(__AVX512F__)
+#if SIMHOST_CPU_AVX512
 
 // c[j+1 .. j+8] and c[j-1 .. j+6] from the aligned blocks at j-8, j and j+8.
 inline __m512d east(__m512d cur, __m512d next) {
@@ -322,4 +323,5 @@ KernelDef heat2d_kernel() {
   return k;
 }
 
-}  // namespace simhost
+}  // namespace simhost::SIMHOST_CPU_NS
+SIMHOST_CPU_END

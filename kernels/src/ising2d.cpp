@@ -7,16 +7,16 @@
 #include <cmath>
 #include <vector>
 
-#if defined(__AVX512F__) && defined(__AVX512BW__)
 #include <immintrin.h>
-#define SIMHOST_ISING_AVX512 1
-#endif
 
 #include "simhost/kernels.hpp"
 #include "simhost/parallel.hpp"
 #include "simhost/random.hpp"
 
-namespace simhost {
+#include "cpu_level.hpp"  // last: see there
+
+SIMHOST_CPU_BEGIN
+namespace simhost::SIMHOST_CPU_NS {
 
 namespace {
 
@@ -101,7 +101,7 @@ void random_words(const Philox& rng, std::uint64_t row, std::int64_t k0, std::in
   }
 }
 
-#if defined(SIMHOST_ISING_AVX512)
+#if SIMHOST_CPU_AVX512
 
 // Metropolis for the n <= 64 sites k0 .. k0 + n - 1 of one row (lanes beyond n masked off):
 // int8 neighbour sums and flip keys for all 64 lanes, then four groups of 16 lanes widened to
@@ -181,7 +181,7 @@ RowCounts update_row(Lattice& lat, int c, std::int64_t i, const Philox& rng,
   const std::int8_t* same = lat.row(1 - c, i);
   const std::int64_t side = ((i + c) & 1) ? 1 : -1;
   const auto row = static_cast<std::uint64_t>(i);
-#if defined(SIMHOST_ISING_AVX512)
+#if SIMHOST_CPU_AVX512
   const __m512i table = _mm512_loadu_si512(thr.data());
 #else
   const Thresholds& table = thr;
@@ -393,4 +393,5 @@ KernelDef ising2d_kernel() {
   return k;
 }
 
-}  // namespace simhost
+}  // namespace simhost::SIMHOST_CPU_NS
+SIMHOST_CPU_END

@@ -6,18 +6,17 @@
 #include <cmath>
 #include <numbers>
 
-#if defined(__AVX512F__) && defined(__AVX512DQ__)
 #include <immintrin.h>
-#define SIMHOST_MC_ASIAN_AVX512 1
-#else
-#define SIMHOST_MC_ASIAN_AVX512 0
-#endif
 
 #include "simhost/kernels.hpp"
 #include "simhost/parallel.hpp"
 #include "simhost/random.hpp"
 
-namespace simhost {
+#include "cpu_level.hpp"  // last: see there
+#define SIMHOST_MC_ASIAN_AVX512 SIMHOST_CPU_AVX512
+
+SIMHOST_CPU_BEGIN
+namespace simhost::SIMHOST_CPU_NS {
 
 namespace {
 
@@ -381,4 +380,5 @@ KernelDef mc_asian_kernel() {
   return k;
 }
 
-}  // namespace simhost
+}  // namespace simhost::SIMHOST_CPU_NS
+SIMHOST_CPU_END

@@ -5,15 +5,16 @@
 #include <Eigen/Core>
 #include <fmt/format.h>
 
-#if defined(__AVX512F__)
 #include <immintrin.h>
-#endif
 
 #include "simhost/kernels.hpp"
 #include "simhost/parallel.hpp"
 #include "simhost/text.hpp"
 
-namespace simhost {
+#include "cpu_level.hpp"  // last: see there
+
+SIMHOST_CPU_BEGIN
+namespace simhost::SIMHOST_CPU_NS {
 
 namespace {
 
@@ -32,7 +33,7 @@ struct Field {
   double phi;
 };
 
-#if defined(__AVX512F__)
+#if SIMHOST_CPU_AVX512
 
 // Eight bodies' coordinates from 24 interleaved doubles (x0 y0 z0 x1 ...).
 inline void deinterleave(__m512d v0, __m512d v1, __m512d v2, __m512d& x, __m512d& y, __m512d& z) {
@@ -283,4 +284,5 @@ KernelDef nbody_kernel() {
   return k;
 }
 
-}  // namespace simhost
+}  // namespace simhost::SIMHOST_CPU_NS
+SIMHOST_CPU_END

@@ -13,21 +13,25 @@
 
 #include <fmt/format.h>
 
-// The lane arithmetic below has an AVX-512 form and a portable form that performs the very same
-// IEEE operations (explicit fused multiply-adds, no reassociation), so both give the same bits.
-// SIMHOST_ODE_PORTABLE forces the portable form (used to check exactly that).
-#if defined(__AVX512F__) && defined(__AVX512DQ__) && !defined(SIMHOST_ODE_PORTABLE)
-#define SIMHOST_ODE_AVX512 1
 #include <immintrin.h>
-#else
-#define SIMHOST_ODE_AVX512 0
-#endif
 
 #include "simhost/kernels.hpp"
 #include "simhost/parallel.hpp"
 #include "simhost/text.hpp"
 
-namespace simhost {
+#include "cpu_level.hpp"  // last: see there
+
+// The lane arithmetic below has an AVX-512 form and a portable form that performs the very same
+// IEEE operations (explicit fused multiply-adds, no reassociation), so both give the same bits.
+// SIMHOST_ODE_PORTABLE forces the portable form (so does SIMHOST_CPU=generic or avx2, at run time).
+#if SIMHOST_CPU_AVX512 && !defined(SIMHOST_ODE_PORTABLE)
+#define SIMHOST_ODE_AVX512 1
+#else
+#define SIMHOST_ODE_AVX512 0
+#endif
+
+SIMHOST_CPU_BEGIN
+namespace simhost::SIMHOST_CPU_NS {
 
 namespace {
 
@@ -817,4 +821,5 @@ KernelDef ode_batch_kernel() {
   return k;
 }
 
-}  // namespace simhost
+}  // namespace simhost::SIMHOST_CPU_NS
+SIMHOST_CPU_END

@@ -15,6 +15,7 @@
 #include <pybind11/embed.h>
 
 #include "module.hpp"
+#include "simhost/cpu.hpp"
 #include "simhost/error.hpp"
 #include "simhost/executor.hpp"
 #include "simhost/kernels.hpp"
@@ -49,8 +50,9 @@ void print_help() {
       "\n"
       "options (before the script or command):\n"
       "  --threads N       thread budget for kernels (default: SIMHOST_THREADS, else all CPUs)\n"
-      "  --version         print where simhost is installed and the versions of simhost,\n"
-      "                    Python, NumPy, oneTBB, Eigen and pybind11\n"
+      "  --version         print where simhost is installed, the versions of simhost,\n"
+      "                    Python, NumPy, oneTBB, Eigen and pybind11, and the CPU path\n"
+      "                    the kernels run\n"
       "  -h, --help        print this help\n"
       "  python options    -c, -m, -u, -X, -W, -I, -E, -O, -B, -i, ... as for python3\n"
       "\n"
@@ -60,6 +62,8 @@ void print_help() {
       "                    0: draw none\n"
       "  VIRTUAL_ENV       an activated virtual environment: the host takes its prefix and\n"
       "                    site-packages, as the venv's python does (ignored under -I)\n"
+      "  SIMHOST_CPU       the kernels' CPU path: generic (any x86-64), avx2 (x86-64-v3) or\n"
+      "                    avx512 (x86-64-v4); default: the best this CPU runs (see --version)\n"
       "  PYTHON*           as for python3 (PYTHONPATH, PYTHONWARNINGS, ...)\n",
       stdout);
 }
@@ -262,6 +266,11 @@ bool start_interpreter(int argc, char** argv, int& exit_code) {
 }
 
 int print_version(char* argv0) {
+  try {
+    simhost::cpu_path();  // a bad SIMHOST_CPU: the usage error, not a failed import
+  } catch (const simhost::Error& e) {
+    usage_error(e.what());
+  }
   int rc = 0;
   char* argv[] = {argv0, const_cast<char*>("-c"), const_cast<char*>("pass")};
   if (!start_interpreter(3, argv, rc)) return rc;
@@ -282,14 +291,15 @@ int print_version(char* argv0) {
           spec.is_none() ? std::string("not importable")
                          : py::str(spec.attr("submodule_search_locations")[py::int_(0)]).cast<std::string>();
       std::printf("simhost %s\n  binary  %s\n  package %s\nPython %s (prefix %s)\nNumPy %s\n"
-                  "oneTBB %s\nEigen %s\npybind11 %s\n",
+                  "oneTBB %s\nEigen %s\npybind11 %s\nCPU path %s\n",
                   libs["simhost"].cast<std::string>().c_str(), host_executable().c_str(),
                   package.c_str(),
                   py::module_::import("platform").attr("python_version")().cast<std::string>().c_str(),
                   py::module_::import("sys").attr("prefix").cast<std::string>().c_str(),
                   numpy.c_str(), libs["oneTBB"].cast<std::string>().c_str(),
                   libs["Eigen"].cast<std::string>().c_str(),
-                  libs["pybind11"].cast<std::string>().c_str());
+                  libs["pybind11"].cast<std::string>().c_str(),
+                  simhost::cpu_path_description().c_str());
     } catch (py::error_already_set& e) {
       e.restore();
       PyErr_Print();
@@ -345,9 +355,10 @@ int main(int argc, char** argv) {
       break;
     }
   }
-  // A bad SIMHOST_THREADS is a usage error, reported before any script runs.
+  // A bad SIMHOST_THREADS or SIMHOST_CPU is a usage error, reported before any script runs.
   try {
     simhost::get_threads();
+    simhost::cpu_path();
   } catch (const simhost::Error& e) {
     usage_error(e.what());
   }

@@ -19,6 +19,7 @@
 #include <tbb/version.h>
 
 #include "simhost/call.hpp"
+#include "simhost/cpu.hpp"
 #include "simhost/executor.hpp"
 #include "simhost/kernels.hpp"
 #include "simhost/registry.hpp"
@@ -720,6 +721,8 @@ py::dict library_versions() {
   v["Eigen"] = fmt::format("{}.{}.{}", EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION);
   v["pybind11"] = fmt::format("{}.{}.{}", PYBIND11_VERSION_MAJOR, PYBIND11_VERSION_MINOR,
                               PYBIND11_VERSION_PATCH);
+  // The kernels' CPU path in use (generic, avx2, avx512 or native): results' provenance.
+  v["cpu"] = std::string(cpu_path_name(cpu_path()));
   return v;
 }
 

@@ -46,7 +46,7 @@ def check_provenance(r, params, before, after, threads):
     assert prov["host"] == socket.gethostname()
     assert prov["threads"] == threads
     libs = simhost._core._library_versions()
-    assert prov["cpu"] == libs.get("cpu", "generic")
+    assert prov["cpu"] == libs["cpu"] and prov["cpu"] in ("generic", "avx2", "avx512", "native")
     assert prov["versions"] == {"simhost": simhost.__version__,
                                 "python": platform.python_version(),
                                 "numpy": np.__version__, "oneTBB": libs["oneTBB"],
@@ -304,7 +304,17 @@ def test_clear_errors_for_bad_paths_and_files():
         expect(ValueError, lambda: simhost.load(broken), "damaged simhost result", "u")
 
 
+def test_the_provenance_names_the_cpu_path_forced_by_simhost_cpu():
+    code = ("import simhost; r = simhost.run('heat2d', **simhost.describe('heat2d')['example']); "
+            "print(r.provenance['cpu'])")
+    env = dict(os.environ, SIMHOST_CPU="generic")
+    p = subprocess.run([os.environ["SIMHOST_BIN"], "-c", code], capture_output=True, text=True,
+                       env=env, timeout=120)
+    assert p.returncode == 0 and p.stdout == "generic\n", (p.stdout, p.stderr)
+
+
 TESTS = [
+    test_the_provenance_names_the_cpu_path_forced_by_simhost_cpu,
     test_every_kernel_result_has_its_provenance,
     test_futures_and_arun_results_have_provenance_and_the_budget_set,
     test_pickle_copy_and_deepcopy_keep_the_provenance,

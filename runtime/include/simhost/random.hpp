@@ -13,6 +13,8 @@
 
 #include <Random123/philox.h>
 
+#include "simhost/cpu.hpp"
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 // The AVX-512 block generator is compiled into every translation unit (with a target
@@ -408,15 +410,13 @@ SIMHOST_TARGET_AVX512 inline void philox4x32_fill_x8_avx512(std::uint64_t seed,
   }
 }
 
-/// True when this CPU runs the AVX-512 code (checked once).
+/// True when this process runs the AVX-512 code: the CPU level in use (simhost::cpu_path(),
+/// so SIMHOST_CPU=generic or avx2 turns it off) has AVX-512. Checked once.
 inline bool cpu_has_avx512() noexcept {
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
-  return true;
+  return true;  // a -march=native build on a machine with AVX-512
 #else
-  static const bool yes = [] {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq");
-  }();
+  static const bool yes = cpu_path_or_generic() == CpuPath::avx512;
   return yes;
 #endif
 }
