@@ -67,6 +67,14 @@ def reference(script):
     return outputs([SIMHOST], script, env=clean_env())[1]
 
 
+def script_and_reference(folder):
+    """SCRIPT written into `folder`, and what the build tree's host prints running it."""
+    script = os.path.join(folder, "use_simhost.py")
+    with open(script, "w") as f:
+        f.write(SCRIPT)
+    return script, reference(script)
+
+
 def make_venv(path):
     call([PYTHON, "-m", "venv", "--system-site-packages", "--without-pip", path])
     return os.path.join(path, "bin", "python")
@@ -74,10 +82,7 @@ def make_venv(path):
 
 def test_cmake_install_into_a_prefix_python3_searches():
     with tempfile.TemporaryDirectory() as tmp:
-        script = os.path.join(tmp, "use_simhost.py")
-        with open(script, "w") as f:
-            f.write(SCRIPT)
-        want = reference(script)
+        script, want = script_and_reference(tmp)
         prefix = os.path.join(tmp, "prefix")
         python = make_venv(prefix)
         call(["cmake", "--install", BUILD, "--prefix", prefix])
@@ -114,10 +119,7 @@ def test_cmake_install_for_usr_local_lands_on_python3s_sys_path():
 
 def test_pip_install_into_a_venv_installs_package_and_host():
     with tempfile.TemporaryDirectory() as tmp:
-        script = os.path.join(tmp, "use_simhost.py")
-        with open(script, "w") as f:
-            f.write(SCRIPT)
-        want = reference(script)
+        script, want = script_and_reference(tmp)
         venv = os.path.join(tmp, "venv")
         python = make_venv(venv)
         # The configured build tree is reused (SIMHOST_CMAKE_BUILD_DIR); without it, setup.py
