@@ -18,7 +18,9 @@ import sys
 FUNCTION = re.compile(r"^[0-9a-f]+ <(.*)>:$")
 VEX = re.compile(r"^\s*[0-9a-f]+:\s+(v[a-z0-9]+\s|k[a-z]+[bwdq]?\s)|%[yz]mm\d|%k[0-7]")
 # random.hpp's AVX-512 blocks: SIMHOST_TARGET_AVX512, behind detail::cpu_has_avx512().
-RUNTIME_CHECKED = re.compile(r"^simhost::detail::philox4x32_\w+(_x8|_avx512)\(")
+# Out of line (as in the sanitizer builds) a template's name comes with its return type and
+# template arguments: "void simhost::detail::philox4x32_streams_x8<1>(...)".
+RUNTIME_CHECKED = re.compile(r"^(?:[\w:]+ )?simhost::detail::philox4x32_\w+?(_x8|_avx512)(<[^>]*>)?\(")
 
 
 def offenders(level, obj):

@@ -112,7 +112,10 @@ def test_empty_means_unset():
 
 
 def test_plain_python_import_fails_with_the_same_message():
-    p = subprocess.run([PYTHON, "-c", "import simhost"], env=dict(env_with("avx3"), PYTHONPATH=PYTHONPATH),
+    env = dict(env_with("avx3"), PYTHONPATH=PYTHONPATH)
+    if os.environ.get("SIMHOST_PYTHON_PRELOAD"):  # a sanitizer build: its runtimes first
+        env["LD_PRELOAD"] = os.environ["SIMHOST_PYTHON_PRELOAD"]
+    p = subprocess.run([PYTHON, "-c", "import simhost"], env=env,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=TIMEOUT_S)
     assert p.returncode == 1, describe(p)
     assert "ImportError: SIMHOST_CPU must be one of the CPU paths this build has" in p.stderr, describe(p)
