@@ -141,15 +141,22 @@ void install_host_hooks() {
   }));
 }
 
+// This binary's path, as sys.executable gives it to child processes.
+std::string host_executable() {
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string() : exe.string();
+}
+
 // The folder to put on sys.path for `import simhost`, or "" when site already finds the
 // package (installed into a folder python3 searches) or the host cannot tell where it is.
 // Looked for next to the binary: <root>/python in the build tree, the install's
 // <root>/lib/python3.X/{site,dist}-packages otherwise.
 std::string package_dir() {
+  const std::string exe = host_executable();
+  if (exe.empty()) return {};
   std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  if (ec) return {};
-  const auto root = exe.parent_path().parent_path();
+  const auto root = std::filesystem::path(exe).parent_path().parent_path();
   const std::string version = fmt::format("python{}.{}", PY_MAJOR_VERSION, PY_MINOR_VERSION);
   for (const auto& candidate :
        {root / "python", root / "lib" / version / "site-packages",
@@ -175,13 +182,6 @@ void add_package_dir() {
   for (const std::string& exe : {executable, std::filesystem::weakly_canonical(executable, ec).string()})
     if (!exe.empty() && std::filesystem::exists(exe + "._pth", ec)) return;
   path.insert(0, dir);
-}
-
-// This binary's path, as sys.executable gives it to child processes.
-std::string host_executable() {
-  std::error_code ec;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return ec ? std::string() : exe.string();
 }
 
 bool in_venv_folder(const std::filesystem::path& executable) {
