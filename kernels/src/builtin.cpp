@@ -1,10 +1,13 @@
 // The list of built-in kernels, and the choice of the CPU level whose code they run.
 #include <fmt/format.h>
 
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include "simhost/error.hpp"
 #include "simhost/kernels.hpp"
+#include "simhost/plugins.hpp"
 
 namespace simhost {
 
@@ -81,10 +84,47 @@ std::vector<KernelDef> builtin_kernels(CpuPath path) {
 }
 
 void add_builtin_kernels(Registry& registry) {
-  static std::mutex mutex;
-  std::lock_guard lock(mutex);
-  for (KernelDef& k : builtin_kernels(cpu_path()))
-    if (!registry.find(k.name)) registry.add(std::move(k));
+  for (KernelDef& k : builtin_kernels(cpu_path())) registry.add(std::move(k));
+}
+
+namespace {
+std::mutex g_load_mutex;
+bool g_loaded = false;
+std::vector<std::string> g_folders;       // searched by load_kernels()
+std::vector<std::string> g_python_files;  // given files left to the Python front end
+}  // namespace
+
+bool plugins_disabled_by_environment() {
+  const char* env = std::getenv("SIMHOST_NO_PLUGINS");
+  return env && *env && std::strcmp(env, "0") != 0;
+}
+
+bool load_kernels(const KernelSources& sources) {
+  std::lock_guard lock(g_load_mutex);
+  if (g_loaded) return false;
+  Registry& registry = Registry::global();
+  add_builtin_kernels(registry);
+  g_loaded = true;
+  for (const auto& file : sources.plugin_files) {
+    if (file.ends_with(".py")) g_python_files.push_back(file);
+    else load_plugin(registry, file);
+  }
+  if (sources.no_plugins || plugins_disabled_by_environment()) return true;
+  g_folders = plugin_path_folders();
+  g_folders.insert(g_folders.end(), sources.installed_folders.begin(), sources.installed_folders.end());
+  for (const auto& folder : g_folders)
+    for (const auto& file : native_plugins_in(folder)) load_plugin(registry, file);
+  return true;
+}
+
+std::vector<std::string> plugin_folders_searched() {
+  std::lock_guard lock(g_load_mutex);
+  return g_folders;
+}
+
+std::vector<std::string> python_plugin_files_given() {
+  std::lock_guard lock(g_load_mutex);
+  return g_python_files;
 }
 
 KernelDef nbody_kernel() { return checked_level(cpu_path()).nbody(); }

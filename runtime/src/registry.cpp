@@ -27,7 +27,9 @@ constexpr std::array kReservedParams{"timeout", "progress", "name"};
 constexpr std::array kReservedOutputs{"kernel", "params", "seconds", "keys", "items", "values",
                                       "get"};
 
-void validate(const KernelDef& k) {
+}  // namespace
+
+void validate_kernel(const KernelDef& k) {
   auto bad = [&](const std::string& why) {
     return ArgumentValueError(fmt::format("cannot register kernel '{}': {}", k.name, why));
   };
@@ -86,8 +88,6 @@ void validate(const KernelDef& k) {
   }
 }
 
-}  // namespace
-
 Registry& Registry::global() {
   // Never destroyed, like the executor's pool: a kernel may still run (on a daemon thread or
   // a worker) while static destructors run at exit, and it reads its KernelDef.
@@ -96,13 +96,13 @@ Registry& Registry::global() {
 }
 
 void Registry::add(KernelDef kernel) {
-  validate(kernel);
+  validate_kernel(kernel);
   std::lock_guard lock(m_mutex);
   for (const auto& k : m_kernels)
     if (k->name == kernel.name)
-      throw ArgumentValueError(fmt::format("cannot register kernel '{}': a kernel of that name is "
-                                           "already registered",
-                                           kernel.name));
+      throw ArgumentValueError(fmt::format("cannot register kernel '{}' ({}): a kernel of that "
+                                           "name is already registered ({})",
+                                           kernel.name, kernel.source, k->source));
   m_kernels.push_back(std::make_unique<KernelDef>(std::move(kernel)));
 }
 

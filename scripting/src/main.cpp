@@ -31,9 +31,11 @@ namespace {
 constexpr int kUsageExit = 2;
 
 constexpr std::string_view kUsage =
-    "usage: simhost [--threads N] [python options] [FILE | -c CMD | -m MODULE | -] [args...]\n"
+    "usage: simhost [--threads N] [--plugin FILE]... [--no-plugins] [python options]\n"
+    "               [FILE | -c CMD | -m MODULE | -] [args...]\n"
     "       simhost run FILE [args...]\n"
-    "       simhost kernels [NAME]\n";
+    "       simhost kernels [NAME]\n"
+    "       simhost plugins [check FILE]\n";
 
 void print_help() {
   std::fputs(kUsage.data(), stdout);
@@ -47,9 +49,17 @@ void print_help() {
       "  kernels           list the registered kernels\n"
       "  kernels NAME      show a kernel's parameters (type, shape, default, bounds, unit)\n"
       "                    and outputs\n"
+      "  plugins           list the plugins that loaded (file, ABI, kernels) and those that\n"
+      "                    failed (file, reason)\n"
+      "  plugins check FILE  load a plugin in a child process, validate its kernels and run\n"
+      "                    their self-tests; a crash is reported, not suffered\n"
       "\n"
       "options (before the script or command):\n"
       "  --threads N       thread budget for kernels (default: SIMHOST_THREADS, else all CPUs)\n"
+      "  --plugin FILE     load the native (.so) or Python (.py) plugin FILE first\n"
+      "                    (repeatable; loaded even with --no-plugins)\n"
+      "  --no-plugins      safe mode: search no plugin folder (SIMHOST_PLUGIN_PATH, the\n"
+      "                    installed one); the same as SIMHOST_NO_PLUGINS=1\n"
       "  --version         print where simhost is installed, the versions of simhost,\n"
       "                    Python, NumPy, oneTBB, Eigen and pybind11, and the CPU path\n"
       "                    the kernels run\n"
@@ -58,6 +68,9 @@ void print_help() {
       "\n"
       "environment:\n"
       "  SIMHOST_THREADS   default thread budget (an integer from 1 to 1024)\n"
+      "  SIMHOST_PLUGIN_PATH  folders of plugins (':'-separated), searched before the\n"
+      "                    installed plugin folder\n"
+      "  SIMHOST_NO_PLUGINS  1: safe mode, as --no-plugins\n"
       "  SIMHOST_PROGRESS  1: draw progress bars even when stderr is not a terminal;\n"
       "                    0: draw none\n"
       "  VIRTUAL_ENV       an activated virtual environment: the host takes its prefix and\n"
@@ -72,26 +85,6 @@ void print_help() {
   std::fprintf(stderr, "simhost: %s\n%sTry 'simhost --help' for more information.\n",
                message.c_str(), kUsage.data());
   std::exit(kUsageExit);
-}
-
-int kernels_command(int argc, char** argv) {
-  auto& registry = simhost::Registry::global();
-  simhost::add_builtin_kernels(registry);
-  if (argc == 0) {
-    std::size_t width = 0;
-    for (const auto& n : registry.names()) width = std::max(width, n.size());
-    for (const auto& n : registry.names())
-      std::printf("%-*s  %s\n", static_cast<int>(width), n.c_str(), registry.get(n).summary.c_str());
-    return 0;
-  }
-  if (argc > 1) usage_error("'kernels' takes at most one kernel name");
-  try {
-    std::fputs(simhost::describe_text(registry.get(argv[0])).c_str(), stdout);
-    return 0;
-  } catch (const simhost::UnknownKernelError& e) {
-    std::fprintf(stderr, "simhost: %s\n", e.what());
-    return kUsageExit;
-  }
 }
 
 // Ends the process by SIGINT (after the interpreter has finalized), as python3 does after an
@@ -324,6 +317,7 @@ int run_python(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   std::vector<char*> python_argv{argv[0]};
+  simhost::KernelSources sources;
   int i = 1;
   for (; i < argc; ++i) {
     const std::string_view arg = argv[i];
@@ -341,6 +335,16 @@ int main(int argc, char** argv) {
         usage_error(fmt::format("--threads expects an integer between 1 and {}, got '{}'",
                                 simhost::kMaxThreads, value));
       simhost::set_threads(static_cast<int>(n));
+    } else if (arg == "--plugin" || arg.starts_with("--plugin=")) {
+      if (arg == "--plugin") {
+        if (i + 1 >= argc) usage_error("--plugin needs a file: --plugin FILE");
+        sources.plugin_files.emplace_back(argv[++i]);
+      } else {
+        sources.plugin_files.emplace_back(arg.substr(9));
+      }
+      if (sources.plugin_files.back().empty()) usage_error("--plugin needs a file: --plugin FILE");
+    } else if (arg == "--no-plugins") {
+      sources.no_plugins = true;
     } else if (arg == "--version") {
       return print_version(argv[0]);
     } else if (arg == "--help" || arg == "-h") {
@@ -348,7 +352,8 @@ int main(int argc, char** argv) {
       return 0;
     } else if (arg.starts_with("--") && arg.size() > 2) {
       const std::string name(arg.substr(0, arg.find('=')));
-      const auto close = simhost::close_matches(name, {"--threads", "--version", "--help"}, 1);
+      const auto close = simhost::close_matches(
+          name, {"--threads", "--plugin", "--no-plugins", "--version", "--help"}, 1);
       usage_error(fmt::format("unknown option '{}'{}", arg,
                               close.empty() ? "" : fmt::format("; did you mean '{}'?", close[0])));
     } else {
@@ -362,7 +367,18 @@ int main(int argc, char** argv) {
   } catch (const simhost::Error& e) {
     usage_error(e.what());
   }
-  if (i < argc && std::string_view(argv[i]) == "kernels") return kernels_command(argc - i - 1, argv + i + 1);
+  // The one loading step: built-ins, then native plugins (Python plugins load with the
+  // package, from the same folders). A failing plugin is recorded, never fatal.
+  if (const std::string dir = package_dir(); !dir.empty())
+    sources.installed_folders.push_back(dir + "/simhost/plugins");
+  simhost::load_kernels(sources);
+  // The commands are the package's (simhost._cli), so that they see Python plugins too.
+  static char dash_c[] = "-c";
+  static char cli[] = "import sys, simhost._cli; sys.exit(simhost._cli.main(sys.argv[1:]))";
+  if (i < argc && (std::string_view(argv[i]) == "kernels" || std::string_view(argv[i]) == "plugins")) {
+    python_argv.push_back(dash_c);
+    python_argv.push_back(cli);
+  }
   if (i < argc && std::string_view(argv[i]) == "run") {
     if (++i >= argc) usage_error("'run' needs a script: simhost run FILE [args...]");
   }

@@ -6,11 +6,15 @@
 #include <bit>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <cmath>
 #include <cstdlib>
 #include <optional>
 #include <unordered_map>
+
+#include <dlfcn.h>
+#include <filesystem>
 
 #include <Eigen/Core>
 #include <fmt/format.h>
@@ -22,6 +26,7 @@
 #include "simhost/cpu.hpp"
 #include "simhost/executor.hpp"
 #include "simhost/kernels.hpp"
+#include "simhost/plugins.hpp"
 #include "simhost/registry.hpp"
 #include "simhost/text.hpp"
 
@@ -470,25 +475,33 @@ const KernelNames& python_names(const KernelDef& k) {
 // objects it uses (the input arrays it reads, kept alive; the numpy arrays it writes). Shared
 // by run() and submit(). If it is dropped while the kernel runs, it cancels the kernel and
 // waits for it, so a kernel never writes to memory Python has let go.
+// The arguments of a call from its Python keyword arguments; `holders` keeps the memory of
+// array arguments (the given arrays, or their one converted copy) alive, by parameter name.
+std::vector<std::pair<std::string, Value>> given_from_python(
+    const KernelDef& k, const py::dict& params, std::vector<std::pair<std::string, py::object>>& holders) {
+  std::vector<std::pair<std::string, Value>> given;
+  given.reserve(params.size());
+  for (auto item : params) {
+    std::string key = name_text(item.first);
+    const ParamSpec* p = k.find_param(key);
+    if (!p) throw_unexpected_argument(k, key);
+    if (p->kind == Kind::Array && !item.second.is_none()) {
+      py::object holder;
+      given.emplace_back(key, to_view(k, *p, item.second, holder));
+      holders.emplace_back(std::move(key), std::move(holder));
+    } else {
+      given.emplace_back(std::move(key), to_value(k, *p, item.second));
+    }
+  }
+  return given;
+}
+
 class PyCall {
  public:
   static std::shared_ptr<PyCall> prepare(const KernelDef& k, const py::dict& params,
                                          const py::object& timeout, py::object progress) {
     auto self = std::make_shared<PyCall>(parse_timeout(k, timeout), std::move(progress));
-    std::vector<std::pair<std::string, Value>> given;
-    given.reserve(params.size());
-    for (auto item : params) {
-      std::string key = name_text(item.first);
-      const ParamSpec* p = k.find_param(key);
-      if (!p) throw_unexpected_argument(k, key);
-      if (p->kind == Kind::Array && !item.second.is_none()) {
-        py::object holder;
-        given.emplace_back(key, to_view(k, *p, item.second, holder));
-        self->m_holders.emplace_back(std::move(key), std::move(holder));
-      } else {
-        given.emplace_back(std::move(key), to_value(k, *p, item.second));
-      }
-    }
+    auto given = given_from_python(k, params, self->m_holders);
     const OutputAllocator alloc = [&](const OutputSpec& o, const std::vector<std::int64_t>& shape) {
       std::vector<py::ssize_t> dims(shape.begin(), shape.end());
       try {
@@ -689,6 +702,8 @@ py::dict describe(const py::object& name) {
   out["summary"] = k.summary;
   out["doc"] = k.doc;
   out["progress_unit"] = k.progress_unit;
+  out["source"] = k.source;
+  out["python"] = k.front_end == "python";
   out["params"] = params;
   out["outputs"] = outputs;
   out["text"] = describe_text(k);
@@ -712,6 +727,189 @@ py::dict describe(const py::object& name) {
   return out;
 }
 
+// ---- Plugins -------------------------------------------------------------------------------
+
+// The folder of the shared object this code is in: the package folder when it is the
+// extension module (in the host binary, the host loaded the kernels before the module).
+std::string own_folder() {
+  Dl_info info{};
+  if (::dladdr(reinterpret_cast<void*>(&own_folder), &info) == 0 || !info.dli_fname) return {};
+  return std::filesystem::path(info.dli_fname).parent_path().string();
+}
+
+py::list plugins_loaded() {
+  py::list out;
+  for (const auto& r : loaded_plugins()) {
+    py::dict d;
+    d["file"] = r.file;
+    d["name"] = r.name;
+    d["version"] = r.version;
+    d["abi"] = r.abi;
+    d["kind"] = r.kind;
+    d["kernels"] = r.kernels;
+    out.append(d);
+  }
+  return out;
+}
+
+py::list plugin_failures_list() {
+  py::list out;
+  for (const auto& f : plugin_failures()) out.append(py::make_tuple(f.file, f.reason));
+  return out;
+}
+
+// simhost.load_plugin() of a native file: the kernels it added, or ImportError with the reason.
+py::list load_native_plugin(const std::string& path) {
+  const std::size_t failures_before = plugin_failures().size();
+  const std::size_t loaded_before = loaded_plugins().size();
+  const bool ok = without_gil([&] { return load_plugin(Registry::global(), path); });
+  const auto failures = plugin_failures();
+  if (!ok) {
+    const std::string reason = failures.size() > failures_before ? failures.back().reason : "unknown";
+    PyErr_SetString(PyExc_ImportError, fmt::format("cannot load plugin {}: {}", path, reason).c_str());
+    throw py::error_already_set();
+  }
+  const auto loaded = loaded_plugins();
+  py::list kernels;
+  if (loaded.size() > loaded_before)
+    for (const auto& k : loaded.back().kernels) kernels.append(k);
+  return kernels;
+}
+
+// The C ABI's run function of a Python kernel: the Python front end runs those itself.
+SimhostStatus python_kernel_run(SimhostCall*, void*) {
+  return SIMHOST_STATUS_ERROR;
+}
+
+// Registers a kernel of a Python plugin from its description (simhost.kernel()), through the
+// C ABI's descriptor, so that it obeys the same rules and reads the same as a native one.
+void register_python_kernel(const py::dict& spec) {
+  std::deque<std::string> text;  // the descriptor's strings
+  auto str = [&](const py::handle& d, const char* key) -> const char* {
+    const py::dict dict = py::reinterpret_borrow<py::dict>(d);
+    if (!dict.contains(key) || dict[key].is_none()) return nullptr;
+    text.push_back(py::str(dict[key]).cast<std::string>());
+    return text.back().c_str();
+  };
+  auto kind_of = [](const std::string& k) -> SimhostKind {
+    if (k == "float") return SIMHOST_KIND_FLOAT;
+    if (k == "int") return SIMHOST_KIND_INT;
+    if (k == "bool") return SIMHOST_KIND_BOOL;
+    if (k == "str") return SIMHOST_KIND_STRING;
+    if (k == "array") return SIMHOST_KIND_ARRAY;
+    return 0;
+  };
+  auto dtype_of_name = [](const std::string& d) -> SimhostDType {
+    for (DType t : {DType::Float64, DType::Int64, DType::Int32, DType::Int8, DType::Bool})
+      if (dtype_name(t) == d) return static_cast<SimhostDType>(t);
+    return 0;
+  };
+  std::vector<SimhostParamDesc> params;
+  std::deque<std::vector<const char*>> choices;
+  for (const auto& item : spec["params"].cast<py::list>()) {
+    const py::dict p = item.cast<py::dict>();
+    SimhostParamDesc d{};
+    d.struct_size = sizeof d;
+    d.kind = kind_of(p["kind"].cast<std::string>());
+    d.name = str(p, "name");
+    d.doc = str(p, "doc");
+    d.unit = str(p, "unit");
+    if (p.contains("dtype")) d.dtype = dtype_of_name(p["dtype"].cast<std::string>());
+    d.shape = str(p, "shape");
+    if (p.contains("default")) {
+      const py::object v = p["default"];
+      if (v.is_none()) {
+        d.default_kind = SIMHOST_DEFAULT_NONE;
+      } else {
+        d.default_kind = SIMHOST_DEFAULT_VALUE;
+        if (d.kind == SIMHOST_KIND_FLOAT) d.default_float = v.cast<double>();
+        else if (d.kind == SIMHOST_KIND_INT) d.default_int = v.cast<std::int64_t>();
+        else if (d.kind == SIMHOST_KIND_BOOL) d.default_bool = v.cast<bool>();
+        else d.default_string = str(p, "default");
+      }
+    }
+    for (const char* side : {"min", "max"}) {
+      if (!p.contains(side) || p[side].is_none()) continue;
+      const bool lower = side[1] == 'i';
+      const double bound = p[side].cast<double>();
+      const bool inclusive = p[lower ? "min_inclusive" : "max_inclusive"].cast<bool>();
+      (lower ? d.has_min : d.has_max) = 1;
+      (lower ? d.min : d.max) = bound;
+      (lower ? d.min_inclusive : d.max_inclusive) = inclusive;
+    }
+    choices.emplace_back();
+    if (p.contains("choices"))
+      for (const auto& c : p["choices"].cast<py::list>()) {
+        text.push_back(py::str(c).cast<std::string>());
+        choices.back().push_back(text.back().c_str());
+      }
+    d.choices = choices.back().data();
+    d.n_choices = static_cast<std::int32_t>(choices.back().size());
+    d.allow_nonfinite = p.contains("allow_nonfinite") && p["allow_nonfinite"].cast<bool>();
+    params.push_back(d);
+  }
+  std::vector<SimhostOutputDesc> outputs;
+  for (const auto& item : spec["outputs"].cast<py::list>()) {
+    const py::dict o = item.cast<py::dict>();
+    SimhostOutputDesc d{};
+    d.struct_size = sizeof d;
+    d.kind = kind_of(o["kind"].cast<std::string>());
+    d.name = str(o, "name");
+    d.doc = str(o, "doc");
+    d.unit = str(o, "unit");
+    if (o.contains("dtype")) d.dtype = dtype_of_name(o["dtype"].cast<std::string>());
+    d.shape = str(o, "shape");
+    d.allow_nonfinite = o.contains("allow_nonfinite") && o["allow_nonfinite"].cast<bool>();
+    outputs.push_back(d);
+  }
+  SimhostKernelDesc d{};
+  d.struct_size = sizeof d;
+  d.name = str(spec, "name");
+  d.summary = str(spec, "summary");
+  d.doc = str(spec, "doc");
+  d.params = params.data();
+  d.n_params = static_cast<std::int32_t>(params.size());
+  d.outputs = outputs.data();
+  d.n_outputs = static_cast<std::int32_t>(outputs.size());
+  d.progress_unit = str(spec, "progress_unit");
+  d.run = &python_kernel_run;
+  const std::string file = spec["file"].cast<std::string>();
+  KernelDef k = kernel_from_descriptor(d, file);
+  k.source = "Python plugin " + file;
+  k.front_end = "python";
+  k.run = [](CallContext& ctx) {
+    throw KernelError(fmt::format("{}() is a Python kernel: it runs through simhost.run()",
+                                  ctx.kernel().name));
+  };
+  Registry::global().add(std::move(k));
+}
+
+// For a Python kernel: its arguments bound as for any kernel (converted, checked, defaults
+// filled in, the shapes of its outputs computed), as (params, output shapes).
+py::tuple bind_for_python(const py::object& name, const py::dict& params) {
+  const KernelDef& k = kernel_named(name, "run");
+  std::vector<std::pair<std::string, py::object>> holders;
+  const Args args = bind(k, given_from_python(k, params, holders));
+  if (k.check) k.check(args);
+  py::dict bound;
+  for (const auto& [pname, v] : args.items()) {
+    py::object holder = py::none();
+    for (const auto& [hname, h] : holders)
+      if (hname == pname) holder = h;
+    bound[py::str(pname)] = value_to_python(v, holder);
+  }
+  py::dict shapes;
+  for (const auto& o : k.outputs) {
+    if (o.kind != Kind::Array) {
+      shapes[py::str(o.name)] = py::none();
+      continue;
+    }
+    py::tuple shape = py::cast(output_shape(o, args));
+    shapes[py::str(o.name)] = shape;
+  }
+  return py::make_tuple(bound, shapes);
+}
+
 }  // namespace
 
 py::dict library_versions() {
@@ -727,7 +925,12 @@ py::dict library_versions() {
 }
 
 void bind_module(py::module_& m) {
-  add_builtin_kernels(Registry::global());
+  // In a plain python3 this is the process's one loading step (the host binary made it
+  // already): built-ins, then native plugins, the installed folder being the package's.
+  if (const std::string dir = own_folder(); !dir.empty())
+    load_kernels({{}, {dir + "/plugins"}, false});
+  else
+    load_kernels({});
   // Resolved here, once: a first resolution inside two racing calls could deadlock, one
   // thread holding the static's guard while running Python, the other the GIL.
   main_thread_ident();
@@ -848,6 +1051,28 @@ void bind_module(py::module_& m) {
         "Sets the process-wide thread budget (the one TBB arena every kernel runs in). Waits for "
         "running kernels to finish first (Ctrl-C interrupts the wait).");
   m.def("get_threads", &get_threads, "The process-wide thread budget.");
+  m.def("_load_native_plugin", &load_native_plugin, py::arg("path"),
+        "Loads a native plugin (dlopen, ABI check, init); returns the names of the kernels it "
+        "added, or raises ImportError with the reason.");
+  m.def("_plugins", &plugins_loaded, "The plugins that loaded: file, name, version, abi, kind, kernels.");
+  m.def("_plugin_failures", &plugin_failures_list, "What failed to load: (file, reason) pairs.");
+  m.def("_plugin_folders", &plugin_folders_searched,
+        "The plugin folders searched at start-up (none in safe mode), in order.");
+  m.def("_python_plugin_files", &python_plugin_files_given,
+        "The Python plugin files named on the host's command line (--plugin FILE.py).");
+  m.def("_plugins_disabled", &plugins_disabled_by_environment, "SIMHOST_NO_PLUGINS is set.");
+  m.def("_record_plugin",
+        [](const std::string& file, const std::string& name, const std::vector<std::string>& kernels) {
+          record_plugin({file, name, "", "", "python", kernels});
+        },
+        py::arg("file"), py::arg("name"), py::arg("kernels"), "Records a Python plugin that loaded.");
+  m.def("_record_plugin_failure",
+        [](const std::string& file, const std::string& reason) { record_plugin_failure({file, reason}); },
+        py::arg("file"), py::arg("reason"), "Records a plugin that failed to load.");
+  m.def("_register_python_kernel", &register_python_kernel, py::arg("spec"),
+        "Registers a Python kernel from its description (see simhost.kernel).");
+  m.def("_bind", &bind_for_python, py::arg("name"), py::arg("params"),
+        "Binds the arguments of a Python kernel: (params, output shapes).");
   m.def("_library_versions", &library_versions, "Versions of simhost and the libraries it was built with.");
 }
 

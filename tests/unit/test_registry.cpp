@@ -64,7 +64,7 @@ TEST_CASE("registration refuses duplicates and malformed signatures, naming the 
   Registry r;
   r.add(tiny("k"));
   CHECK_THROWS_WITH_AS(r.add(tiny("k")),
-                       "cannot register kernel 'k': a kernel of that name is already registered",
+                       "cannot register kernel 'k' (built-in): a kernel of that name is already registered (built-in)",
                        ArgumentValueError);
   CHECK_THROWS_WITH_AS(r.add(tiny("Bad name")),
                        "cannot register kernel 'Bad name': the name must be a Python identifier "
@@ -91,10 +91,13 @@ TEST_CASE("registration refuses duplicates and malformed signatures, naming the 
                        ArgumentValueError);
 }
 
-TEST_CASE("the built-in kernels register once however often they are added") {
+TEST_CASE("the built-in kernels register once; adding them again names both sources") {
   Registry r;
   add_builtin_kernels(r);
-  add_builtin_kernels(r);
+  CHECK_THROWS_WITH_AS(add_builtin_kernels(r),
+                       "cannot register kernel 'nbody' (built-in): a kernel of that name is "
+                       "already registered (built-in)",
+                       ArgumentValueError);
   CHECK(r.names() ==
         std::vector<std::string>{"heat2d", "ising2d", "mc_asian", "nbody", "ode_batch"});
   const std::string text = describe_text(r.get("nbody"));

@@ -229,6 +229,11 @@ struct KernelDef {
   /// (simhost.describe(name)["example"], the limit tests, plugin checks). Each call builds
   /// new buffers. Optional; when given, registration checks that it binds.
   std::function<OwnedArgs()> example;
+  /// Where the kernel comes from: "built-in", "plugin FILE" or "Python plugin FILE".
+  std::string source = "built-in";
+  /// Empty for kernels the runtime runs. "python": a kernel the Python front end runs itself
+  /// (a Python plugin); the runtime only binds its arguments, and its run function refuses.
+  std::string front_end;
 
   const ParamSpec* find_param(std::string_view name) const noexcept;
   const OutputSpec* find_output(std::string_view name) const noexcept;

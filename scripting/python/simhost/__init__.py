@@ -68,15 +68,21 @@ from ._result import Result, load  # noqa: E402
 __version__ = _core.__version__
 __all__ = [
     "KernelError",
+    "Output",
+    "Param",
     "Result",
     "Future",
     "UnknownKernelError",
     "arun",
     "describe",
     "get_threads",
+    "kernel",
     "kernels",
     "list_kernels",
     "load",
+    "load_plugin",
+    "plugin_failures",
+    "plugins",
     "progress",
     "run",
     "set_threads",
@@ -91,8 +97,43 @@ UnknownKernelError = _core.UnknownKernelError
 UnknownKernelError.__module__ = __name__
 
 list_kernels = _core.list_kernels
-describe = _core.describe
 get_threads = _core.get_threads
+
+from . import _plugins  # noqa: E402
+
+Param = _plugins.Param
+Output = _plugins.Output
+kernel = _plugins.make_decorator(_core)
+
+
+def describe(name):
+    """Everything about a kernel: parameters (type, shape, default, bounds, unit, doc),
+    outputs, its source ('built-in', 'plugin FILE', 'Python plugin FILE') and its example
+    call, as a dict; its 'text' entry is what `simhost kernels NAME` prints."""
+    info = _core.describe(name)
+    if info["python"]:
+        example = _plugins.registry[name].example
+        info["example"] = dict(example() if callable(example) else example or {}) or None
+    return info
+
+
+def load_plugin(path):
+    """Loads a plugin at run time: a native shared library (.so) or a Python file (.py).
+    Returns the names of the kernels it added; raises ImportError saying why it cannot be
+    loaded (the host goes on as before)."""
+    return _plugins.load_plugin(_core, path)
+
+
+def plugins():
+    """The plugins that loaded, in order: dicts of file, name, version, abi, kind ('native'
+    or 'python') and kernels."""
+    return _core._plugins()
+
+
+def plugin_failures():
+    """What could not be loaded, in order: (file, reason) pairs. A failed plugin never stops
+    the others or the host."""
+    return _core._plugin_failures()
 
 # The thread budget as last set by set_threads(), for the provenance of each call; None
 # while it is still the one the process started with (read only when a provenance is made).
@@ -139,6 +180,10 @@ def run(name, /, *, timeout=None, progress=None, **params):
     """
     if _before_first_call is not None:
         _before_first_call()
+    if _plugins.running:  # inside a Python kernel: at most the time it has left
+        timeout = _plugins.remaining(timeout)
+    if name in _plugins.registry:
+        return _run_python_kernel(name, timeout, progress, params)
     if (progress is None and not _progress.open_groups
             and _core._getenv("SIMHOST_PROGRESS") is None):
         # The common case, kept short: this is simhost's per-call overhead.
@@ -154,6 +199,16 @@ def run(name, /, *, timeout=None, progress=None, **params):
     finally:
         if isinstance(report, _progress.Reporter):
             report.close(ok)
+    return Result._adopt(name, outputs, used, seconds, (started, _threads))
+
+
+def _run_python_kernel(name, timeout, progress, params):
+    started = _time()
+    if progress:  # the kernels it calls report into one bar
+        with _progress.Group(None, name, None, None):
+            outputs, used, seconds = _plugins.call(_core, name, params, timeout)
+    else:
+        outputs, used, seconds = _plugins.call(_core, name, params, timeout)
     return Result._adopt(name, outputs, used, seconds, (started, _threads))
 
 
@@ -186,6 +241,9 @@ _before_first_call = _prefer_forkserver
 from . import _kernels  # noqa: E402  (needs run() above)
 
 kernels = _kernels.install(__name__, run, _core)
+
+# The Python half of the one loading step: Python plugin files from the same sources.
+_plugins.load_at_import(_core)
 
 # After Ctrl-C at exit: how long to wait for other threads to leave their cancelled calls
 # (each stops within a fraction of a second) before the interpreter finalizes.

@@ -248,6 +248,9 @@ def install(core, unit_of, package):
         """
         if package._before_first_call is not None:
             package._before_first_call()
+        if name in package._plugins.registry:
+            return package._plugins.submit(name, lambda: package.run(
+                name, timeout=timeout, progress=progress, **params))
         report = _progress.reporter(progress, name, unit_of)
         prov = (time.time(), package._threads)
         future = Future(core._submit(name, params, timeout, report), name, report, prov)
