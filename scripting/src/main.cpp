@@ -19,6 +19,7 @@
 #include "simhost/error.hpp"
 #include "simhost/executor.hpp"
 #include "simhost/kernels.hpp"
+#include "simhost/plugins.hpp"
 #include "simhost/registry.hpp"
 #include "simhost/text.hpp"
 
@@ -284,7 +285,7 @@ int print_version(char* argv0) {
           spec.is_none() ? std::string("not importable")
                          : py::str(spec.attr("submodule_search_locations")[py::int_(0)]).cast<std::string>();
       std::printf("simhost %s\n  binary  %s\n  package %s\nPython %s (prefix %s)\nNumPy %s\n"
-                  "oneTBB %s\nEigen %s\npybind11 %s\nCPU path %s\n",
+                  "oneTBB %s\nEigen %s\npybind11 %s\nCPU path %s\nplugin ABI %s\n",
                   libs["simhost"].cast<std::string>().c_str(), host_executable().c_str(),
                   package.c_str(),
                   py::module_::import("platform").attr("python_version")().cast<std::string>().c_str(),
@@ -292,7 +293,7 @@ int print_version(char* argv0) {
                   numpy.c_str(), libs["oneTBB"].cast<std::string>().c_str(),
                   libs["Eigen"].cast<std::string>().c_str(),
                   libs["pybind11"].cast<std::string>().c_str(),
-                  simhost::cpu_path_description().c_str());
+                  simhost::cpu_path_description().c_str(), simhost::host_abi_version().c_str());
     } catch (py::error_already_set& e) {
       e.restore();
       PyErr_Print();
