@@ -19,12 +19,12 @@ import textwrap
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "support"))
 import simhost_testing  # noqa: E402
+from consumer_testing import TIMEOUT_S, call, clean_env  # noqa: E402
 
 SIMHOST = os.environ["SIMHOST_BIN"]
 PYTHON = os.environ.get("SIMHOST_PYTHON", "/usr/bin/python3")
 SOURCE = os.environ["SIMHOST_SOURCE_DIR"]
 BUILD = os.environ["SIMHOST_BUILD_DIR"]
-TIMEOUT_S = 600
 
 # Prints where simhost came from, then every output of two kernels as hex float bits.
 SCRIPT = textwrap.dedent("""
@@ -37,22 +37,6 @@ SCRIPT = textwrap.dedent("""
         for k in sorted(r):
             print(name, k, np.asarray(r[k], dtype=np.float64).tobytes().hex())
 """)
-
-
-def clean_env(**extra):
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("PYTHON", "VIRTUAL_ENV", "PIP_"))}
-    env.update(PYTHONDONTWRITEBYTECODE="1", PIP_NO_CACHE_DIR="1",
-               PIP_DISABLE_PIP_VERSION_CHECK="1")
-    env.update(extra)
-    return env
-
-
-def call(cmd, env=None, cwd=None):
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S,
-                       env=env or clean_env(), cwd=cwd or tempfile.gettempdir())
-    assert p.returncode == 0, f"{cmd} exited {p.returncode}:\n{p.stdout[-4000:]}\n{p.stderr[-4000:]}"
-    return p
 
 
 def outputs(cmd, script, env=None):
