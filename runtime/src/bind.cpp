@@ -1,4 +1,6 @@
-// Binding: checks given arguments against a kernel's signature, with Python-like messages.
+// Binding: checks given arguments against a kernel's signature; the bound arguments' accessors.
+#include "simhost/bind.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -6,10 +8,56 @@
 
 #include <fmt/format.h>
 
-#include "simhost/kernel.hpp"
 #include "simhost/text.hpp"
 
 namespace simhost {
+
+// Accessors for a name or type the signature does not have are bugs in the kernel itself.
+const Value& Args::value(std::string_view name) const {
+  for (const auto& [n, v] : m_values)
+    if (n == name) return v;
+  throw KernelError(fmt::format("{}(): the kernel asked for parameter '{}', which is not in its "
+                                "signature",
+                                m_kernel, name));
+}
+
+namespace {
+template <class T>
+const T& get_as(const Value& v, std::string_view kernel, std::string_view name,
+                std::string_view want) {
+  if (const T* p = std::get_if<T>(&v)) return *p;
+  throw KernelError(fmt::format("{}(): the kernel read parameter '{}' as {}, which does not match "
+                                "its signature",
+                                kernel, name, want));
+}
+}  // namespace
+
+bool Args::has(std::string_view name) const {
+  return !std::holds_alternative<std::monostate>(value(name));
+}
+
+double Args::f64(std::string_view name) const {
+  return get_as<double>(value(name), m_kernel, name, "float");
+}
+std::int64_t Args::i64(std::string_view name) const {
+  return get_as<std::int64_t>(value(name), m_kernel, name, "int");
+}
+bool Args::flag(std::string_view name) const {
+  return get_as<bool>(value(name), m_kernel, name, "bool");
+}
+const std::string& Args::str(std::string_view name) const {
+  return get_as<std::string>(value(name), m_kernel, name, "str");
+}
+const ArrayView& Args::array(std::string_view name) const {
+  return get_as<ArrayView>(value(name), m_kernel, name, "array");
+}
+std::int64_t Args::size(std::string_view symbol) const {
+  for (const auto& [s, n] : m_sizes)
+    if (s == symbol) return n;
+  throw KernelError(fmt::format("{}(): the kernel asked for size '{}', which no parameter's shape "
+                                "defines",
+                                m_kernel, symbol));
+}
 
 void throw_unexpected_argument(const KernelDef& kernel, std::string_view name) {
   std::vector<std::string> names;

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include "simhost/bind.hpp"
 #include "simhost/text.hpp"
 
 namespace simhost {

@@ -1,5 +1,5 @@
-// Signature types, bound-argument accessors and the call context.
-#include "simhost/kernel.hpp"
+// Signature types: parameter and output builders, owned arguments, kernel lookups.
+#include "simhost/signature.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -10,28 +10,6 @@
 
 namespace simhost {
 
-std::string_view dtype_name(DType dtype) noexcept {
-  switch (dtype) {
-    case DType::Float64: return "float64";
-    case DType::Int64: return "int64";
-    case DType::Int32: return "int32";
-    case DType::Int8: return "int8";
-    case DType::Bool: return "bool";
-  }
-  return "unknown";
-}
-
-std::size_t dtype_size(DType dtype) noexcept {
-  switch (dtype) {
-    case DType::Float64:
-    case DType::Int64: return 8;
-    case DType::Int32: return 4;
-    case DType::Int8:
-    case DType::Bool: return 1;
-  }
-  return 0;
-}
-
 std::string_view kind_name(Kind kind) noexcept {
   switch (kind) {
     case Kind::Float: return "float";
@@ -41,30 +19,6 @@ std::string_view kind_name(Kind kind) noexcept {
     case Kind::Array: return "array";
   }
   return "unknown";
-}
-
-std::int64_t ArrayView::size() const {
-  if (std::any_of(shape.begin(), shape.end(), [](std::int64_t d) { return d < 0; }))
-    throw ArgumentValueError(
-        fmt::format("an array of shape {} has a negative dimension", sizes_text(shape)));
-  // Empty when any dimension is 0, however large the others are.
-  if (std::find(shape.begin(), shape.end(), 0) != shape.end()) return 0;
-  std::int64_t n = 1;
-  bool overflow = false;
-  for (auto d : shape)
-    if (!overflow) overflow = __builtin_mul_overflow(n, d, &n);
-  if (overflow)
-    throw ArgumentValueError(fmt::format("an array of shape {} has more than 2^63 - 1 elements",
-                                         sizes_text(shape)));
-  return n;
-}
-
-std::size_t ArrayView::bytes() const {
-  std::int64_t b = 0;
-  if (__builtin_mul_overflow(size(), static_cast<std::int64_t>(dtype_size(dtype)), &b))
-    throw ArgumentValueError(fmt::format("a {} array of shape {} has more than 2^63 - 1 bytes",
-                                         dtype_name(dtype), sizes_text(shape)));
-  return static_cast<std::size_t>(b);
 }
 
 std::int64_t size_add(std::int64_t a, std::int64_t b) {
@@ -216,77 +170,6 @@ const OutputSpec* KernelDef::find_output(std::string_view n) const noexcept {
   for (const auto& o : outputs)
     if (o.name == n) return &o;
   return nullptr;
-}
-
-// Accessors for a name or type the signature does not have are bugs in the kernel itself.
-const Value& Args::value(std::string_view name) const {
-  for (const auto& [n, v] : m_values)
-    if (n == name) return v;
-  throw KernelError(fmt::format("{}(): the kernel asked for parameter '{}', which is not in its "
-                                "signature",
-                                m_kernel, name));
-}
-
-namespace {
-template <class T>
-const T& get_as(const Value& v, std::string_view kernel, std::string_view name,
-                std::string_view want) {
-  if (const T* p = std::get_if<T>(&v)) return *p;
-  throw KernelError(fmt::format("{}(): the kernel read parameter '{}' as {}, which does not match "
-                                "its signature",
-                                kernel, name, want));
-}
-}  // namespace
-
-bool Args::has(std::string_view name) const {
-  return !std::holds_alternative<std::monostate>(value(name));
-}
-
-double Args::f64(std::string_view name) const {
-  return get_as<double>(value(name), m_kernel, name, "float");
-}
-std::int64_t Args::i64(std::string_view name) const {
-  return get_as<std::int64_t>(value(name), m_kernel, name, "int");
-}
-bool Args::flag(std::string_view name) const {
-  return get_as<bool>(value(name), m_kernel, name, "bool");
-}
-const std::string& Args::str(std::string_view name) const {
-  return get_as<std::string>(value(name), m_kernel, name, "str");
-}
-const ArrayView& Args::array(std::string_view name) const {
-  return get_as<ArrayView>(value(name), m_kernel, name, "array");
-}
-std::int64_t Args::size(std::string_view symbol) const {
-  for (const auto& [s, n] : m_sizes)
-    if (s == symbol) return n;
-  throw KernelError(fmt::format("{}(): the kernel asked for size '{}', which no parameter's shape "
-                                "defines",
-                                m_kernel, symbol));
-}
-
-OutputSlot& CallContext::slot(std::string_view name) {
-  for (auto& s : m_outputs)
-    if (s.spec->name == name) return s;
-  throw KernelError(fmt::format("{}(): the kernel wrote output '{}', which is not in its "
-                                "signature",
-                                m_kernel.name, name));
-}
-
-ArrayView& CallContext::array_output(std::string_view name) {
-  OutputSlot& s = slot(name);
-  if (s.spec->kind != Kind::Array)
-    throw KernelError(fmt::format("{}(): output '{}' is a scalar, not an array", m_kernel.name, name));
-  s.written = true;
-  return s.array;
-}
-
-void CallContext::set_scalar(std::string_view name, double value) {
-  OutputSlot& s = slot(name);
-  if (s.spec->kind != Kind::Float)
-    throw KernelError(fmt::format("{}(): output '{}' is an array, not a scalar", m_kernel.name, name));
-  s.scalar = value;
-  s.written = true;
 }
 
 }  // namespace simhost
