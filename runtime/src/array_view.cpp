@@ -32,7 +32,9 @@ std::size_t dtype_size(DType dtype) noexcept {
   return 0;
 }
 
-std::int64_t ArrayView::size() const {
+namespace detail {
+
+std::int64_t element_count(const std::vector<std::int64_t>& shape) {
   if (std::any_of(shape.begin(), shape.end(), [](std::int64_t d) { return d < 0; }))
     throw ArgumentValueError(
         fmt::format("an array of shape {} has a negative dimension", sizes_text(shape)));
@@ -48,12 +50,20 @@ std::int64_t ArrayView::size() const {
   return n;
 }
 
-std::size_t ArrayView::bytes() const {
+std::size_t byte_count(DType dtype, const std::vector<std::int64_t>& shape) {
   std::int64_t b = 0;
-  if (__builtin_mul_overflow(size(), static_cast<std::int64_t>(dtype_size(dtype)), &b))
+  if (__builtin_mul_overflow(element_count(shape), static_cast<std::int64_t>(dtype_size(dtype)),
+                             &b))
     throw ArgumentValueError(fmt::format("a {} array of shape {} has more than 2^63 - 1 bytes",
                                          dtype_name(dtype), sizes_text(shape)));
   return static_cast<std::size_t>(b);
 }
+
+void throw_dtype_mismatch(DType held, DType wanted) {
+  throw KernelError(fmt::format("an array of {} elements was read as {} elements", dtype_name(held),
+                                dtype_name(wanted)));
+}
+
+}  // namespace detail
 
 }  // namespace simhost

@@ -48,8 +48,8 @@ bool Args::flag(std::string_view name) const {
 const std::string& Args::str(std::string_view name) const {
   return get_as<std::string>(value(name), m_kernel, name, "str");
 }
-const ArrayView& Args::array(std::string_view name) const {
-  return get_as<ArrayView>(value(name), m_kernel, name, "array");
+const ConstArrayView& Args::array(std::string_view name) const {
+  return get_as<ConstArrayView>(value(name), m_kernel, name, "array");
 }
 std::int64_t Args::size(std::string_view symbol) const {
   for (const auto& [s, n] : m_sizes)
@@ -78,7 +78,7 @@ std::string given_type(const Value& v) {
     std::string operator()(std::int64_t x) const { return "int " + std::to_string(x); }
     std::string operator()(bool x) const { return std::string("bool ") + (x ? "True" : "False"); }
     std::string operator()(const std::string& x) const { return "str '" + x + "'"; }
-    std::string operator()(const ArrayView& a) const {
+    std::string operator()(const ConstArrayView& a) const {
       return fmt::format("{} array of shape {}", dtype_name(a.dtype), sizes_text(a.shape));
     }
   };
@@ -102,8 +102,8 @@ bool violates(const ParamSpec& p, double x, std::string* rule) {
 }
 
 template <class T>
-void check_elements(const KernelDef& k, const ParamSpec& p, const ArrayView& a) {
-  const T* data = static_cast<const T*>(a.data);
+void check_elements(const KernelDef& k, const ParamSpec& p, const ConstArrayView& a) {
+  const T* data = a.as<T>().data();
   const std::int64_t n = a.size();
   const bool check_finite = p.finite && std::is_floating_point_v<T>;
   const bool check_bounds = p.min || p.max;
@@ -182,7 +182,7 @@ Value check_value(const KernelDef& k, const ParamSpec& p, Value v,
       return v;
     }
     case Kind::Array: {
-      auto* a = std::get_if<ArrayView>(&v);
+      auto* a = std::get_if<ConstArrayView>(&v);
       if (!a)
         throw type_error(fmt::format("a {} array of shape {}", dtype_name(p.dtype), shape_text(p.shape)));
       if (a->dtype != p.dtype)
@@ -321,7 +321,7 @@ std::string sized_by_text(const OutputSpec& out, const Args& args) {
     auto it =
         std::find_if(items.begin(), items.end(), [&](const auto& v) { return v.first == name; });
     if (it == items.end() || std::holds_alternative<std::monostate>(it->second)) continue;
-    if (const auto* a = std::get_if<ArrayView>(&it->second))
+    if (const auto* a = std::get_if<ConstArrayView>(&it->second))
       parts.push_back(fmt::format("{} of shape {}", name, sizes_text(a->shape)));
     else
       parts.push_back(fmt::format("{}={}", name, value_text(it->second)));

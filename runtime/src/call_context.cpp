@@ -21,6 +21,11 @@ ArrayView& CallContext::array_output(std::string_view name) {
   return s.array;
 }
 
+void CallContext::throw_output_dtype(std::string_view name, DType held, DType wanted) const {
+  throw KernelError(fmt::format("{}(): output '{}' is a {} array, read as {} elements",
+                                m_kernel.name, name, dtype_name(held), dtype_name(wanted)));
+}
+
 void CallContext::set_scalar(std::string_view name, double value) {
   OutputSlot& s = slot(name);
   if (s.spec->kind != Kind::Float)

@@ -349,7 +349,7 @@ void check_finite_outputs(const KernelDef& kernel, const std::vector<OutputSlot>
       if (std::isfinite(s.scalar)) continue;
       value = s.scalar;
     } else if (s.spec->kind == Kind::Array && s.array.dtype == DType::Float64) {
-      const auto* x = static_cast<const double*>(s.array.data);
+      const double* x = s.array.as<const double>().data();
       const std::int64_t i = first_non_finite(x, s.array.size());
       if (i < 0) continue;
       value = x[i];

@@ -136,7 +136,7 @@ OutputSpec float_output(std::string name, std::string unit, std::string doc) {
 }
 
 OwnedArgs& OwnedArgs::set(std::string name, Value value) {
-  if (std::holds_alternative<ArrayView>(value))
+  if (std::holds_alternative<ConstArrayView>(value))
     throw KernelError(fmt::format("OwnedArgs::set('{}'): give arrays with array(), which copies "
                                   "them",
                                   name));
@@ -144,18 +144,18 @@ OwnedArgs& OwnedArgs::set(std::string name, Value value) {
   return *this;
 }
 
-OwnedArgs& OwnedArgs::array(std::string name, const ArrayView& view) {
+OwnedArgs& OwnedArgs::array(std::string name, const ConstArrayView& view) {
   return array(std::move(name), view, static_cast<std::size_t>(view.size()));
 }
 
-OwnedArgs& OwnedArgs::array(std::string name, const ArrayView& view, std::size_t elements) {
+OwnedArgs& OwnedArgs::array(std::string name, const ConstArrayView& view, std::size_t elements) {
   if (elements != static_cast<std::size_t>(view.size()))
     throw KernelError(fmt::format("OwnedArgs::array('{}'): {} elements given for shape {}", name,
                                   elements, sizes_text(view.shape)));
   const std::size_t n = view.bytes();
   auto memory = std::make_unique<std::byte[]>(std::max<std::size_t>(n, 1));
   if (n > 0) std::memcpy(memory.get(), view.data, n);
-  m_values.emplace_back(std::move(name), ArrayView{memory.get(), view.dtype, view.shape});
+  m_values.emplace_back(std::move(name), ConstArrayView{memory.get(), view.dtype, view.shape});
   m_memory.push_back(std::move(memory));
   return *this;
 }

@@ -132,9 +132,11 @@ void check_exact_as_double(const KernelDef& k, const ParamSpec& p, const py::mod
 
 // A numpy array as a kernel input: the same memory when it already is C-contiguous, aligned
 // and of the declared dtype; otherwise one converted, aligned, C-contiguous copy when numpy
-// can convert it without losing information; otherwise a TypeError. `holder` keeps the memory
-// alive for the call.
-ArrayView to_view(const KernelDef& k, const ParamSpec& p, const py::handle& obj, py::object& holder) {
+// can convert it without losing information; otherwise a TypeError. Either way the view is
+// C-contiguous (the runtime's layout contract, array_view.hpp) and read-only. `holder` keeps
+// the memory alive for the call.
+ConstArrayView to_view(const KernelDef& k, const ParamSpec& p, const py::handle& obj,
+                       py::object& holder) {
   const py::dtype want = to_numpy(p.dtype);
   py::array arr;
   if (py::isinstance<py::array>(obj)) {
@@ -190,8 +192,8 @@ ArrayView to_view(const KernelDef& k, const ParamSpec& p, const py::handle& obj,
     holder = converted;
   }
   py::array held = py::reinterpret_borrow<py::array>(holder);
-  ArrayView view;
-  view.data = const_cast<void*>(held.data());
+  ConstArrayView view;
+  view.data = held.data();
   view.dtype = p.dtype;
   for (py::ssize_t d = 0; d < held.ndim(); ++d) view.shape.push_back(held.shape(d));
   return view;
@@ -445,7 +447,7 @@ py::object value_to_python(const Value& v, const py::object& array_holder) {
     py::object operator()(std::int64_t x) const { return py::int_(x); }
     py::object operator()(bool x) const { return py::bool_(x); }
     py::object operator()(const std::string& x) const { return py::str(x); }
-    py::object operator()(const ArrayView&) const { return holder; }
+    py::object operator()(const ConstArrayView&) const { return holder; }
   };
   return std::visit(Visitor{array_holder}, v);
 }
@@ -699,7 +701,7 @@ py::dict describe(const py::object& name) {
     const OwnedArgs args = k.example();
     py::dict values;
     for (const auto& [param, v] : args.values()) {
-      if (const auto* a = std::get_if<ArrayView>(&v)) {
+      if (const auto* a = std::get_if<ConstArrayView>(&v)) {
         std::vector<py::ssize_t> shape(a->shape.begin(), a->shape.end());
         values[py::str(param)] = py::array(to_numpy(a->dtype), shape, a->data);  // copies
       } else {

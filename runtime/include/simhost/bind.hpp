@@ -33,8 +33,9 @@ class Args {
   std::int64_t i64(std::string_view name) const;
   bool flag(std::string_view name) const;
   const std::string& str(std::string_view name) const;
-  /// The array parameter `name` (a view of the caller's memory, valid for the call).
-  const ArrayView& array(std::string_view name) const;
+  /// The array parameter `name`: a read-only view of the caller's memory, valid for the
+  /// call; read its elements with as<T>() (checked against its dtype).
+  const ConstArrayView& array(std::string_view name) const;
   /// The parameter `name` whatever its kind.
   const Value& value(std::string_view name) const;
   /// False when an optional parameter was left as None.

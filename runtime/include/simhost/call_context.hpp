@@ -9,6 +9,7 @@
 #include <span>
 #include <string_view>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "simhost/bind.hpp"
@@ -111,10 +112,14 @@ class CallContext {
   /// The kernel being run, and its bound (read-only) arguments.
   const KernelDef& kernel() const noexcept { return m_kernel; }
   const Args& args() const noexcept { return m_args; }
-  /// The preallocated array output `name`, as elements of type T (checked against its dtype).
+  /// The preallocated array output `name`, as elements of type T, which must be its dtype:
+  /// throws KernelError naming the kernel, the output and the dtypes wanted and held.
   template <class T>
   std::span<T> output(std::string_view name) {
-    return array_output(name).as<T>();
+    ArrayView& a = array_output(name);
+    if (a.dtype != dtype_of<std::remove_const_t<T>>()) [[unlikely]]
+      throw_output_dtype(name, a.dtype, dtype_of<std::remove_const_t<T>>());
+    return a.as<T>();
   }
   /// The preallocated array output `name` (marks it written). Throws KernelError for a name
   /// the signature does not have or a scalar output.
@@ -130,6 +135,7 @@ class CallContext {
 
  private:
   OutputSlot& slot(std::string_view name);
+  [[noreturn]] void throw_output_dtype(std::string_view name, DType held, DType wanted) const;
   const KernelDef& m_kernel;
   const Args& m_args;
   std::vector<OutputSlot>& m_outputs;

@@ -26,8 +26,8 @@ enum class Kind : int { Float = 1, Int = 2, Bool = 3, String = 4, Array = 5 };
 std::string_view kind_name(Kind kind) noexcept;
 
 /// A parameter value before or after binding (std::monostate: None, an optional parameter
-/// left out).
-using Value = std::variant<std::monostate, double, std::int64_t, bool, std::string, ArrayView>;
+/// left out). Arrays are read-only views: binding never writes an input.
+using Value = std::variant<std::monostate, double, std::int64_t, bool, std::string, ConstArrayView>;
 
 /// One dimension of a declared shape: a fixed size, a named size shared between parameters
 /// ("N"), or an integer parameter plus an offset ("steps+1", outputs only).
@@ -143,20 +143,20 @@ class OwnedArgs {
   /// Adds a number, bool, string or None (for an array, use array()).
   OwnedArgs& set(std::string name, Value value);
   /// Adds an array argument: a copy of the shape-many elements at view.data (C order).
-  OwnedArgs& array(std::string name, const ArrayView& view);
+  OwnedArgs& array(std::string name, const ConstArrayView& view);
   /// Adds an array argument from its elements (C order; their count must match `shape`).
   template <class T>
   OwnedArgs& array(std::string name, std::vector<std::int64_t> shape, const std::vector<T>& data) {
-    static_assert(!std::is_same_v<T, bool>, "std::vector<bool> has no data(): pass an ArrayView");
-    return array(std::move(name), ArrayView{const_cast<T*>(data.data()), dtype_of<T>(),
-                                            std::move(shape)},
+    static_assert(!std::is_same_v<T, bool>,
+                  "std::vector<bool> has no data(): pass a ConstArrayView");
+    return array(std::move(name), ConstArrayView{data.data(), dtype_of<T>(), std::move(shape)},
                  data.size());
   }
   /// In the order they were added; the arrays are views of this object's memory.
   const std::vector<std::pair<std::string, Value>>& values() const noexcept { return m_values; }
 
  private:
-  OwnedArgs& array(std::string name, const ArrayView& view, std::size_t elements);
+  OwnedArgs& array(std::string name, const ConstArrayView& view, std::size_t elements);
   std::vector<std::pair<std::string, Value>> m_values;
   std::vector<std::unique_ptr<std::byte[]>> m_memory;
 };
