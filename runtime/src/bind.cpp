@@ -1,4 +1,5 @@
-// Binding: checks given arguments against a kernel's signature; the bound arguments' accessors.
+// Binding: checks given arguments against a kernel's signature, in the core's neutral words
+// (front ends reword UnexpectedParameterError and MissingParametersError); Args' accessors.
 #include "simhost/bind.hpp"
 
 #include <algorithm>
@@ -63,10 +64,9 @@ void throw_unexpected_argument(const KernelDef& kernel, std::string_view name) {
   std::vector<std::string> names;
   for (const auto& p : kernel.params) names.push_back(p.name);
   auto close = close_matches(name, names);
-  std::string msg = fmt::format("{}() got an unexpected keyword argument '{}'", kernel.name, name);
-  if (!close.empty()) msg += "; did you mean " + quoted_list(close) + "?";
-  else msg += "; its parameters are " + quoted_list(names, " and ");
-  throw ArgumentTypeError(msg);
+  throw UnexpectedParameterError(kernel.name, std::string(name),
+                                 close.empty() ? "its parameters are " + quoted_list(names, " and ")
+                                               : "did you mean " + quoted_list(close) + "?");
 }
 
 namespace {
@@ -233,7 +233,7 @@ Args bind(const KernelDef& k, std::vector<std::pair<std::string, Value>> given) 
     for (std::size_t j = 0; j < i; ++j)
       if (given[j].first == given[i].first)
         throw ArgumentTypeError(
-            fmt::format("{}() got multiple values for argument '{}'", k.name, given[i].first));
+            fmt::format("{}(): parameter '{}' is given more than once", k.name, given[i].first));
   }
   std::vector<std::string> missing;
   for (const auto& p : k.params) {
@@ -242,10 +242,7 @@ Args bind(const KernelDef& k, std::vector<std::pair<std::string, Value>> given) 
     for (const auto& g : given) found = found || g.first == p.name;
     if (!found) missing.push_back(p.name);
   }
-  if (!missing.empty())
-    throw ArgumentTypeError(fmt::format("{}() missing {} required keyword argument{}: {}", k.name,
-                                        missing.size(), missing.size() == 1 ? "" : "s",
-                                        quoted_list(missing, " and ")));
+  if (!missing.empty()) throw MissingParametersError(k.name, std::move(missing));
 
   Args args;
   args.m_kernel = k.name;

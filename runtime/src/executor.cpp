@@ -86,11 +86,7 @@ Pool& pool() {
 }
 
 void check_not_forked(const Pool& p) {
-  if (p.forked_child)
-    throw Error(
-        "simhost kernels cannot run in a process forked from one whose kernel threads had "
-        "started (oneTBB is not fork-safe); start worker processes with the 'forkserver' "
-        "(simhost's default) or 'spawn' method of multiprocessing");
+  if (p.forked_child) throw ForkedProcessError();
 }
 
 // Kernel calls in progress on this thread: run by it, or started by it and waited for (more

@@ -323,6 +323,8 @@ int run_python(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything registers a kernel: the host's kernels are the ones Python can call.
+  simhost::reserve_python_names(simhost::Registry::global());
   std::vector<char*> python_argv{argv[0]};
   int i = 1;
   for (; i < argc; ++i) {

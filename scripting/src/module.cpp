@@ -649,6 +649,23 @@ std::shared_ptr<PyCall> submit_kernel(const py::object& name, const py::dict& pa
   return pc;
 }
 
+// The Python front end's words for the core's neutral errors: a call's parameters are keyword
+// arguments here, worded like Python's own TypeError, and processes come from multiprocessing.
+std::string python_words(const UnexpectedParameterError& e) {
+  return fmt::format("{}() got an unexpected keyword argument '{}'; {}", e.kernel(), e.name(),
+                     e.hint());
+}
+std::string python_words(const MissingParametersError& e) {
+  const std::size_t n = e.names().size();
+  return fmt::format("{}() missing {} required keyword argument{}: {}", e.kernel(), n,
+                     n == 1 ? "" : "s", quoted_list(e.names(), " and "));
+}
+std::string python_words(const ForkedProcessError& e) {
+  return std::string(e.what()) +
+         "; start worker processes with the 'forkserver' (simhost's default) or 'spawn' method "
+         "of multiprocessing";
+}
+
 py::object bound_to_python(const ParamSpec& p, const std::optional<Bound>& b) {
   if (!b) return py::none();
   py::object value = p.kind == Kind::Int ? py::object(py::int_(static_cast<std::int64_t>(b->value)))
@@ -728,7 +745,15 @@ py::dict library_versions() {
   return v;
 }
 
+void reserve_python_names(Registry& registry) {
+  // A kernel parameter with one of these names could not be passed, an output not be read.
+  registry.reserve_parameter_names({"timeout", "progress", "name"}, "simhost.run()");
+  registry.reserve_output_names({"kernel", "params", "seconds", "keys", "items", "values", "get"},
+                                "simhost.Result");
+}
+
 void bind_module(py::module_& m) {
+  reserve_python_names(Registry::global());
   add_builtin_kernels(Registry::global());
   // Resolved here, once: a first resolution inside two racing calls could deadlock, one
   // thread holding the static's guard while running Python, the other the GIL.
@@ -746,6 +771,10 @@ void bind_module(py::module_& m) {
       PyErr_SetString(unknown_kernel.ptr(), e.what());
     } catch (const KernelError& e) {
       PyErr_SetString(kernel_error.ptr(), e.what());
+    } catch (const UnexpectedParameterError& e) {
+      PyErr_SetString(PyExc_TypeError, python_words(e).c_str());
+    } catch (const MissingParametersError& e) {
+      PyErr_SetString(PyExc_TypeError, python_words(e).c_str());
     } catch (const ArgumentTypeError& e) {
       PyErr_SetString(PyExc_TypeError, e.what());
     } catch (const ArgumentValueError& e) {
@@ -753,6 +782,8 @@ void bind_module(py::module_& m) {
     } catch (const Cancelled& e) {
       py::object cancelled = py::module_::import("concurrent.futures").attr("CancelledError");
       PyErr_SetString(cancelled.ptr(), e.what());
+    } catch (const ForkedProcessError& e) {
+      PyErr_SetString(kernel_error.ptr(), python_words(e).c_str());
     } catch (const Error& e) {
       PyErr_SetString(kernel_error.ptr(), e.what());
     }

@@ -1,4 +1,4 @@
-// Binding: Python-like messages for every kind of bad argument, defaults, named sizes.
+// Binding: the core's neutral messages for every kind of bad argument, defaults, named sizes.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -81,23 +81,42 @@ TEST_CASE("binding fills defaults, converts ints to floats and resolves named si
   CHECK(args.items()[2].first == "dt");
 }
 
-TEST_CASE("unknown, duplicate and missing arguments are TypeErrors worded like Python's") {
+TEST_CASE("unknown, duplicate and missing parameters are TypeErrors in neutral words") {
   Arrays a;
   const KernelDef k = signature();
   CHECK_THROWS_WITH_AS(bind(k, {{"stesp", std::int64_t{3}}}),
-                       "demo() got an unexpected keyword argument 'stesp'; did you mean 'steps'?",
-                       ArgumentTypeError);
+                       "demo(): unexpected parameter 'stesp'; did you mean 'steps'?",
+                       UnexpectedParameterError);
   CHECK_THROWS_WITH_AS(bind(k, {{"qqqqqqq", 1.0}}),
-                       "demo() got an unexpected keyword argument 'qqqqqqq'; its parameters are "
-                       "'pos', 'mass', 'dt', 'steps', 'method' and 'antithetic'",
-                       ArgumentTypeError);
+                       "demo(): unexpected parameter 'qqqqqqq'; its parameters are 'pos', 'mass', "
+                       "'dt', 'steps', 'method' and 'antithetic'",
+                       UnexpectedParameterError);
   CHECK_THROWS_WITH_AS(bind(k, {{"dt", 1.0}, {"dt", 2.0}}),
-                       "demo() got multiple values for argument 'dt'", ArgumentTypeError);
+                       "demo(): parameter 'dt' is given more than once", ArgumentTypeError);
   CHECK_THROWS_WITH_AS(bind(k, {{"dt", 1.0}}),
-                       "demo() missing 2 required keyword arguments: 'pos' and 'mass'",
-                       ArgumentTypeError);
+                       "demo(): missing 2 required parameters: 'pos' and 'mass'",
+                       MissingParametersError);
   CHECK_THROWS_WITH_AS(bind(k, {{"pos", a.pos_view()}, {"mass", a.mass_view()}}),
-                       "demo() missing 1 required keyword argument: 'dt'", ArgumentTypeError);
+                       "demo(): missing 1 required parameter: 'dt'", MissingParametersError);
+}
+
+TEST_CASE("unknown and missing parameter errors carry their parts for a front end's words") {
+  const KernelDef k = signature();
+  try {
+    bind(k, {{"stesp", std::int64_t{3}}});
+    FAIL("no error");
+  } catch (const UnexpectedParameterError& e) {
+    CHECK(e.kernel() == "demo");
+    CHECK(e.name() == "stesp");
+    CHECK(e.hint() == "did you mean 'steps'?");
+  }
+  try {
+    bind(k, {{"dt", 1.0}});
+    FAIL("no error");
+  } catch (const MissingParametersError& e) {
+    CHECK(e.kernel() == "demo");
+    CHECK(e.names() == std::vector<std::string>{"pos", "mass"});
+  }
 }
 
 TEST_CASE("wrong kinds are TypeErrors that name the parameter, the expectation and the value") {

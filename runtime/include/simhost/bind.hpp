@@ -58,9 +58,9 @@ class Args {
 };
 
 /// Checks the given arguments against the kernel's signature and fills in defaults.
-/// Throws ArgumentTypeError (unknown, missing, wrong type) or ArgumentValueError (shape,
-/// bounds, NaN/inf, choice). Reads array contents (for bounds and finiteness) but never
-/// writes them.
+/// Throws ArgumentTypeError (UnexpectedParameterError, MissingParametersError, a parameter
+/// given twice, wrong type) or ArgumentValueError (shape, bounds, NaN/inf, choice). Reads array
+/// contents (for bounds and finiteness) but never writes them.
 Args bind(const KernelDef& kernel, std::vector<std::pair<std::string, Value>> given);
 
 /// The resolved shape of an output for these arguments, computed without overflow. Throws
@@ -73,9 +73,8 @@ std::vector<std::int64_t> output_shape(const OutputSpec& out, const Args& args);
 /// size comes from, for error messages; empty when its shape is fixed.
 std::string sized_by_text(const OutputSpec& out, const Args& args);
 
-/// Throws the TypeError-like error for a parameter name the kernel does not have, with
-/// the closest names ("nbody() got an unexpected keyword argument 'stesp'; did you mean
-/// 'steps'?").
+/// Throws UnexpectedParameterError for a parameter name the kernel does not have, with the
+/// closest names ("nbody(): unexpected parameter 'stesp'; did you mean 'steps'?").
 [[noreturn]] void throw_unexpected_argument(const KernelDef& kernel, std::string_view name);
 
 }  // namespace simhost

@@ -39,7 +39,7 @@ class CallInProgress {
 };
 
 /// Runs `task` asynchronously on the process arena (used by start()). `task` must not throw.
-/// Throws simhost::Error in a process forked after kernel threads started (oneTBB is not
+/// Throws ForkedProcessError in a process forked after kernel threads started (oneTBB is not
 /// fork-safe), rather than hanging.
 void enqueue(std::function<void()> task);
 
