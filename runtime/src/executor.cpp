@@ -7,7 +7,6 @@
 #include <cmath>
 #include <charconv>
 #include <cstdlib>
-#include <cstring>
 #include <iterator>
 #include <limits>
 #include <new>
@@ -93,12 +92,6 @@ void check_not_forked(const Pool& p) {
 // than one when code run during a call, such as a signal handler, makes another).
 thread_local int t_calls_in_progress = 0;
 
-void check_count(int threads, std::string_view source) {
-  if (threads < 1 || threads > kMaxThreads)
-    throw ArgumentValueError(
-        fmt::format("{} must be between 1 and {}, got {}", source, kMaxThreads, threads));
-}
-
 // Requires p.mutex held and no kernel running.
 void build_arena(Pool& p, int threads) {
   p.slots.reset();
@@ -121,16 +114,30 @@ void ensure_arena(Pool& p) {
 
 }  // namespace
 
+namespace {
+[[noreturn]] void throw_bad_threads(std::string_view source, std::string_view text) {
+  throw ArgumentValueError(
+      fmt::format("{} must be an integer between 1 and {}, got '{}'", source, kMaxThreads, text));
+}
+}  // namespace
+
+int parse_threads(std::string_view text, std::string_view source) {
+  std::int64_t n = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, n);
+  if (text.empty() || ec != std::errc() || ptr != end || n < 1 || n > kMaxThreads)
+    throw_bad_threads(source, text);
+  return static_cast<int>(n);
+}
+
+int check_threads(std::int64_t threads, std::string_view source) {
+  if (threads < 1 || threads > kMaxThreads) throw_bad_threads(source, std::to_string(threads));
+  return static_cast<int>(threads);
+}
+
 int default_threads() {
-  if (const char* env = std::getenv("SIMHOST_THREADS"); env && *env) {
-    int n = 0;
-    const char* end = env + std::strlen(env);
-    auto [ptr, ec] = std::from_chars(env, end, n);
-    if (ec != std::errc() || ptr != end || n < 1 || n > kMaxThreads)
-      throw ArgumentValueError(fmt::format(
-          "SIMHOST_THREADS must be an integer between 1 and {}, got '{}'", kMaxThreads, env));
-    return n;
-  }
+  if (const char* env = std::getenv("SIMHOST_THREADS"); env && *env)
+    return parse_threads(env, "SIMHOST_THREADS");
   return std::max(1, tbb::info::default_concurrency());
 }
 
@@ -145,7 +152,7 @@ namespace {
 
 // Replaces the arena once no kernel runs, waiting at most `wait` (forever when absent).
 bool change_threads(int threads, std::optional<std::chrono::nanoseconds> wait) {
-  check_count(threads, "the thread count");
+  check_threads(threads, "the thread count");
   if (t_calls_in_progress > 0)
     throw Error(
         "the thread count cannot change while this thread has a kernel call in progress "

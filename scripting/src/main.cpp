@@ -337,12 +337,13 @@ int main(int argc, char** argv) {
       } else {
         value = std::string(arg.substr(10));
       }
-      char* end = nullptr;
-      const long n = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || n < 1 || n > simhost::kMaxThreads)
-        usage_error(fmt::format("--threads expects an integer between 1 and {}, got '{}'",
-                                simhost::kMaxThreads, value));
-      simhost::set_threads(static_cast<int>(n));
+      int n = 0;
+      try {
+        n = simhost::parse_threads(value, "--threads");
+      } catch (const simhost::ArgumentValueError& e) {
+        usage_error(e.what());
+      }
+      simhost::set_threads(n);
     } else if (arg == "--version") {
       return print_version(argv[0]);
     } else if (arg == "--help" || arg == "-h") {

@@ -867,14 +867,11 @@ void bind_module(py::module_& m) {
                                                 "__index__() failed: {}",
                                                 Py_TYPE(threads.ptr())->tp_name,
                                                 fetch_error_text()));
-          int overflow = 0;
-          const long long n = PyLong_AsLongLongAndOverflow(as_int.ptr(), &overflow);
-          if (overflow != 0 || n < 1 || n > kMaxThreads)
-            throw ArgumentValueError(
-                fmt::format("set_threads() expects a thread count between 1 and {}, got {}",
-                            kMaxThreads, py::repr(as_int).cast<std::string>()));
+          // The executor checks the range, from the int's decimal text (whatever its size).
+          const int n =
+              parse_threads(py::str(as_int).cast<std::string>(), "set_threads(): threads");
           // Waits for running kernels, a tick at a time, so Ctrl-C is honoured meanwhile.
-          while (!without_gil([&] { return try_set_threads(static_cast<int>(n), kSupervisorTick); }))
+          while (!without_gil([&] { return try_set_threads(n, kSupervisorTick); }))
             if (PyErr_CheckSignals() != 0) throw py::error_already_set();
         },
         py::arg("threads"),
