@@ -233,7 +233,7 @@ void run_heat2d(CallContext& ctx) {
   g.depth = std::clamp<std::int64_t>(kRingBytes / (3 * g.stride * std::int64_t{sizeof(double)}), 1,
                                      std::min(kMaxDepth, std::max<std::int64_t>(1, g.ny / 2)));
   const std::int64_t steps = args.i64("steps");
-  const double* u0 = static_cast<const double*>(args.array("u0").data);
+  const double* u0 = args.array("u0").as<double>().data();
   double* u = ctx.output<double>("u").data();
 
   ctx.progress().set_total(steps);

@@ -211,7 +211,7 @@ void run_ising2d(CallContext& ctx) {
   ctx.progress().set_total(sweeps);
   Lattice lat(L);
   if (given_spins) {
-    const auto* in = static_cast<const std::int8_t*>(args.array("spins").data);
+    const std::int8_t* in = args.array("spins").as<std::int8_t>().data();
     parallel_for(ctx, 0, L, kRowGrain, [&](std::int64_t lo, std::int64_t hi) {
       for (std::int64_t i = lo; i < hi; ++i)
         for (std::int64_t j = 0; j < L; ++j) lat.site(i, j) = in[i * L + j];
@@ -298,14 +298,14 @@ void check_ising2d(const Args& args) {
         "ising2d(): parameter 'start' applies only with 'L'; the given 'spins' array is the "
         "initial state, so leave start as None (got '{}')",
         args.str("start")));
-  const ArrayView& spins = args.array("spins");
+  const ConstArrayView& spins = args.array("spins");
   const std::int64_t L = spins.shape[0];
   if (L < 2 || L % 2 != 0 || L > kMaxL)
     throw ArgumentValueError(fmt::format(
         "ising2d(): parameter 'spins' must be an L x L array with L even, 2 <= L <= {}, got "
         "shape ({}, {})",
         kMaxL, spins.shape[0], spins.shape[1]));
-  const auto* s = static_cast<const std::int8_t*>(spins.data);
+  const std::int8_t* s = spins.as<std::int8_t>().data();
   for (std::int64_t n = 0; n < L * L; ++n)
     if (s[n] != 1 && s[n] != -1)
       throw ArgumentValueError(fmt::format(

@@ -200,14 +200,14 @@ void run_nbody(CallContext& ctx) {
   const double eps = args.f64("eps");
   const double dt = args.f64("dt");
   const std::int64_t steps = args.i64("steps");
-  const double* mass = static_cast<const double*>(args.array("mass").data);
+  const double* mass = args.array("mass").as<double>().data();
 
   // The outputs start as copies of the inputs and are evolved in place.
   auto pos_out = ctx.output<double>("pos");
   auto vel_out = ctx.output<double>("vel");
   auto energy = ctx.output<double>("energy");
-  std::memcpy(pos_out.data(), args.array("pos").data, pos_out.size_bytes());
-  std::memcpy(vel_out.data(), args.array("vel").data, vel_out.size_bytes());
+  std::memcpy(pos_out.data(), args.array("pos").as<double>().data(), pos_out.size_bytes());
+  std::memcpy(vel_out.data(), args.array("vel").as<double>().data(), vel_out.size_bytes());
   double* pos = pos_out.data();
   double* vel = vel_out.data();
   const double eps2 = eps * eps;

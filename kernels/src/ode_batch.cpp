@@ -621,8 +621,8 @@ void run_ode_batch(CallContext& ctx) {
   const SystemInfo& info = system_info(args.str("system"));
   Job job;
   job.m = args.size("M");
-  job.y0 = static_cast<const double*>(args.array("y0").data);
-  if (args.has("p")) job.p = static_cast<const double*>(args.array("p").data);
+  job.y0 = args.array("y0").as<double>().data();
+  if (args.has("p")) job.p = args.array("p").as<double>().data();
   for (std::size_t j = 0; j < info.params.size(); ++j)
     job.scalars[j] = args.has(info.params[j]) ? args.f64(info.params[j]) : info.defaults[j];
   job.t0 = args.f64("t0");
@@ -682,7 +682,7 @@ void check_ode_batch(const Args& args) {
 
   if (info.name == "sir") {
     // N = S + I + R divides the infection rate; it is conserved, so it must start positive.
-    const auto* y0 = static_cast<const double*>(args.array("y0").data);
+    const double* y0 = args.array("y0").as<double>().data();
     for (std::int64_t i = 0; i < args.size("M"); ++i) {
       const double n = (y0[3 * i] + y0[3 * i + 1]) + y0[3 * i + 2];
       if (!(n > 0))

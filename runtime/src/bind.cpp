@@ -1,4 +1,7 @@
-// Binding: checks given arguments against a kernel's signature, with Python-like messages.
+// Binding: checks given arguments against a kernel's signature, in the core's neutral words
+// (front ends reword UnexpectedParameterError and MissingParametersError); Args' accessors.
+#include "simhost/bind.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -6,19 +9,64 @@
 
 #include <fmt/format.h>
 
-#include "simhost/kernel.hpp"
 #include "simhost/text.hpp"
 
 namespace simhost {
+
+// Accessors for a name or type the signature does not have are bugs in the kernel itself.
+const Value& Args::value(std::string_view name) const {
+  for (const auto& [n, v] : m_values)
+    if (n == name) return v;
+  throw KernelError(fmt::format("{}(): the kernel asked for parameter '{}', which is not in its "
+                                "signature",
+                                m_kernel, name));
+}
+
+namespace {
+template <class T>
+const T& get_as(const Value& v, std::string_view kernel, std::string_view name,
+                std::string_view want) {
+  if (const T* p = std::get_if<T>(&v)) return *p;
+  throw KernelError(fmt::format("{}(): the kernel read parameter '{}' as {}, which does not match "
+                                "its signature",
+                                kernel, name, want));
+}
+}  // namespace
+
+bool Args::has(std::string_view name) const {
+  return !std::holds_alternative<std::monostate>(value(name));
+}
+
+double Args::f64(std::string_view name) const {
+  return get_as<double>(value(name), m_kernel, name, "float");
+}
+std::int64_t Args::i64(std::string_view name) const {
+  return get_as<std::int64_t>(value(name), m_kernel, name, "int");
+}
+bool Args::flag(std::string_view name) const {
+  return get_as<bool>(value(name), m_kernel, name, "bool");
+}
+const std::string& Args::str(std::string_view name) const {
+  return get_as<std::string>(value(name), m_kernel, name, "str");
+}
+const ConstArrayView& Args::array(std::string_view name) const {
+  return get_as<ConstArrayView>(value(name), m_kernel, name, "array");
+}
+std::int64_t Args::size(std::string_view symbol) const {
+  for (const auto& [s, n] : m_sizes)
+    if (s == symbol) return n;
+  throw KernelError(fmt::format("{}(): the kernel asked for size '{}', which no parameter's shape "
+                                "defines",
+                                m_kernel, symbol));
+}
 
 void throw_unexpected_argument(const KernelDef& kernel, std::string_view name) {
   std::vector<std::string> names;
   for (const auto& p : kernel.params) names.push_back(p.name);
   auto close = close_matches(name, names);
-  std::string msg = fmt::format("{}() got an unexpected keyword argument '{}'", kernel.name, name);
-  if (!close.empty()) msg += "; did you mean " + quoted_list(close) + "?";
-  else msg += "; its parameters are " + quoted_list(names, " and ");
-  throw ArgumentTypeError(msg);
+  throw UnexpectedParameterError(kernel.name, std::string(name),
+                                 close.empty() ? "its parameters are " + quoted_list(names, " and ")
+                                               : "did you mean " + quoted_list(close) + "?");
 }
 
 namespace {
@@ -30,7 +78,7 @@ std::string given_type(const Value& v) {
     std::string operator()(std::int64_t x) const { return "int " + std::to_string(x); }
     std::string operator()(bool x) const { return std::string("bool ") + (x ? "True" : "False"); }
     std::string operator()(const std::string& x) const { return "str '" + x + "'"; }
-    std::string operator()(const ArrayView& a) const {
+    std::string operator()(const ConstArrayView& a) const {
       return fmt::format("{} array of shape {}", dtype_name(a.dtype), sizes_text(a.shape));
     }
   };
@@ -54,8 +102,8 @@ bool violates(const ParamSpec& p, double x, std::string* rule) {
 }
 
 template <class T>
-void check_elements(const KernelDef& k, const ParamSpec& p, const ArrayView& a) {
-  const T* data = static_cast<const T*>(a.data);
+void check_elements(const KernelDef& k, const ParamSpec& p, const ConstArrayView& a) {
+  const T* data = a.as<T>().data();
   const std::int64_t n = a.size();
   const bool check_finite = p.finite && std::is_floating_point_v<T>;
   const bool check_bounds = p.min || p.max;
@@ -134,7 +182,7 @@ Value check_value(const KernelDef& k, const ParamSpec& p, Value v,
       return v;
     }
     case Kind::Array: {
-      auto* a = std::get_if<ArrayView>(&v);
+      auto* a = std::get_if<ConstArrayView>(&v);
       if (!a)
         throw type_error(fmt::format("a {} array of shape {}", dtype_name(p.dtype), shape_text(p.shape)));
       if (a->dtype != p.dtype)
@@ -185,7 +233,7 @@ Args bind(const KernelDef& k, std::vector<std::pair<std::string, Value>> given) 
     for (std::size_t j = 0; j < i; ++j)
       if (given[j].first == given[i].first)
         throw ArgumentTypeError(
-            fmt::format("{}() got multiple values for argument '{}'", k.name, given[i].first));
+            fmt::format("{}(): parameter '{}' is given more than once", k.name, given[i].first));
   }
   std::vector<std::string> missing;
   for (const auto& p : k.params) {
@@ -194,10 +242,7 @@ Args bind(const KernelDef& k, std::vector<std::pair<std::string, Value>> given) 
     for (const auto& g : given) found = found || g.first == p.name;
     if (!found) missing.push_back(p.name);
   }
-  if (!missing.empty())
-    throw ArgumentTypeError(fmt::format("{}() missing {} required keyword argument{}: {}", k.name,
-                                        missing.size(), missing.size() == 1 ? "" : "s",
-                                        quoted_list(missing, " and ")));
+  if (!missing.empty()) throw MissingParametersError(k.name, std::move(missing));
 
   Args args;
   args.m_kernel = k.name;
@@ -273,7 +318,7 @@ std::string sized_by_text(const OutputSpec& out, const Args& args) {
     auto it =
         std::find_if(items.begin(), items.end(), [&](const auto& v) { return v.first == name; });
     if (it == items.end() || std::holds_alternative<std::monostate>(it->second)) continue;
-    if (const auto* a = std::get_if<ArrayView>(&it->second))
+    if (const auto* a = std::get_if<ConstArrayView>(&it->second))
       parts.push_back(fmt::format("{} of shape {}", name, sizes_text(a->shape)));
     else
       parts.push_back(fmt::format("{}={}", name, value_text(it->second)));

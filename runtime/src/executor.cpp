@@ -7,7 +7,6 @@
 #include <cmath>
 #include <charconv>
 #include <cstdlib>
-#include <cstring>
 #include <iterator>
 #include <limits>
 #include <new>
@@ -86,22 +85,12 @@ Pool& pool() {
 }
 
 void check_not_forked(const Pool& p) {
-  if (p.forked_child)
-    throw Error(
-        "simhost kernels cannot run in a process forked from one whose kernel threads had "
-        "started (oneTBB is not fork-safe); start worker processes with the 'forkserver' "
-        "(simhost's default) or 'spawn' method of multiprocessing");
+  if (p.forked_child) throw ForkedProcessError();
 }
 
 // Kernel calls in progress on this thread: run by it, or started by it and waited for (more
 // than one when code run during a call, such as a signal handler, makes another).
 thread_local int t_calls_in_progress = 0;
-
-void check_count(int threads, std::string_view source) {
-  if (threads < 1 || threads > kMaxThreads)
-    throw ArgumentValueError(
-        fmt::format("{} must be between 1 and {}, got {}", source, kMaxThreads, threads));
-}
 
 // Requires p.mutex held and no kernel running.
 void build_arena(Pool& p, int threads) {
@@ -125,16 +114,30 @@ void ensure_arena(Pool& p) {
 
 }  // namespace
 
+namespace {
+[[noreturn]] void throw_bad_threads(std::string_view source, std::string_view text) {
+  throw ArgumentValueError(
+      fmt::format("{} must be an integer between 1 and {}, got '{}'", source, kMaxThreads, text));
+}
+}  // namespace
+
+int parse_threads(std::string_view text, std::string_view source) {
+  std::int64_t n = 0;
+  const char* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, n);
+  if (text.empty() || ec != std::errc() || ptr != end || n < 1 || n > kMaxThreads)
+    throw_bad_threads(source, text);
+  return static_cast<int>(n);
+}
+
+int check_threads(std::int64_t threads, std::string_view source) {
+  if (threads < 1 || threads > kMaxThreads) throw_bad_threads(source, std::to_string(threads));
+  return static_cast<int>(threads);
+}
+
 int default_threads() {
-  if (const char* env = std::getenv("SIMHOST_THREADS"); env && *env) {
-    int n = 0;
-    const char* end = env + std::strlen(env);
-    auto [ptr, ec] = std::from_chars(env, end, n);
-    if (ec != std::errc() || ptr != end || n < 1 || n > kMaxThreads)
-      throw ArgumentValueError(fmt::format(
-          "SIMHOST_THREADS must be an integer between 1 and {}, got '{}'", kMaxThreads, env));
-    return n;
-  }
+  if (const char* env = std::getenv("SIMHOST_THREADS"); env && *env)
+    return parse_threads(env, "SIMHOST_THREADS");
   return std::max(1, tbb::info::default_concurrency());
 }
 
@@ -149,7 +152,7 @@ namespace {
 
 // Replaces the arena once no kernel runs, waiting at most `wait` (forever when absent).
 bool change_threads(int threads, std::optional<std::chrono::nanoseconds> wait) {
-  check_count(threads, "the thread count");
+  check_threads(threads, "the thread count");
   if (t_calls_in_progress > 0)
     throw Error(
         "the thread count cannot change while this thread has a kernel call in progress "
@@ -349,7 +352,7 @@ void check_finite_outputs(const KernelDef& kernel, const std::vector<OutputSlot>
       if (std::isfinite(s.scalar)) continue;
       value = s.scalar;
     } else if (s.spec->kind == Kind::Array && s.array.dtype == DType::Float64) {
-      const auto* x = static_cast<const double*>(s.array.data);
+      const double* x = s.array.as<const double>().data();
       const std::int64_t i = first_non_finite(x, s.array.size());
       if (i < 0) continue;
       value = x[i];

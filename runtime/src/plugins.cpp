@@ -40,6 +40,7 @@ struct SimhostExample {
 
 struct SimhostPlugin {
   std::string file;
+  const simhost::Registry* registry = nullptr;  // whose rules its kernels must obey
   std::vector<simhost::KernelDef> kernels;       // registered, added once init succeeds
   std::vector<simhost::PluginFailure> refused;   // kernels whose descriptor was refused
 };
@@ -47,8 +48,6 @@ struct SimhostPlugin {
 namespace simhost {
 
 namespace {
-
-using InputView = ArrayView;
 
 thread_local std::string t_error;
 
@@ -185,7 +184,7 @@ SimhostStatus abi_get_string(SimhostCall* c, const char* name, const char** v) {
 }
 SimhostStatus abi_get_array(SimhostCall* c, const char* name, SimhostArray* a) {
   return guarded([&] {
-    const auto& view = std::get<InputView>(argument(c, name, Kind::Array));
+    const auto& view = std::get<ConstArrayView>(argument(c, name, Kind::Array));
     fill_array(c, a, view.dtype, view.shape, view.data, nullptr);
   });
 }
@@ -329,7 +328,7 @@ SimhostStatus abi_example_array(SimhostExample* e, const char* name, SimhostDTyp
     const auto d = dtype_from(dtype);
     if (!d) fail_type(fmt::format("example array '{}' has the unknown dtype {}", name, dtype));
     if (ndim < 0 || (ndim > 0 && !shape)) fail_type(fmt::format("example array '{}' has no shape", name));
-    ArrayView view{const_cast<void*>(data), *d, std::vector<std::int64_t>(shape, shape + ndim)};
+    ConstArrayView view{data, *d, std::vector<std::int64_t>(shape, shape + ndim)};
     if (view.size() > 0 && !data) fail_type(fmt::format("example array '{}' has no data", name));
     args.array(name, view);
   });
@@ -646,7 +645,7 @@ SimhostStatus abi_register_kernel(SimhostPlugin* plugin, const SimhostKernelDesc
     const SimhostKernelDesc d = read_struct(desc, "the kernel descriptor", "?");
     KernelDef k = kernel_from(d, plugin->file);
     // The registry's own rules (names, reserved names, defaults within bounds, the example).
-    validate_kernel(k);
+    plugin->registry->validate(k);
     plugin->kernels.push_back(std::move(k));
     return SIMHOST_STATUS_OK;
   } catch (const BadDescriptor& e) {
@@ -732,6 +731,7 @@ bool load_plugin(Registry& registry, const std::string& path) {
 
   SimhostPlugin plugin;
   plugin.file = path;
+  plugin.registry = &registry;
   t_error.clear();
   SimhostStatus status = SIMHOST_STATUS_ERROR;
   try {
@@ -807,10 +807,11 @@ std::vector<std::string> native_plugins_in(const std::string& folder) {
   return out;
 }
 
-KernelDef kernel_from_descriptor(const SimhostKernelDesc& desc, const std::string& file) {
+KernelDef kernel_from_descriptor(const Registry& registry, const SimhostKernelDesc& desc,
+                                 const std::string& file) {
   try {
     KernelDef k = kernel_from(read_struct(&desc, "the kernel descriptor", "?"), file);
-    validate_kernel(k);
+    registry.validate(k);
     return k;
   } catch (const BadDescriptor& e) {
     throw ArgumentValueError(e.message);

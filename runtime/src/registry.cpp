@@ -2,11 +2,11 @@
 #include "simhost/registry.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 
 #include <fmt/format.h>
 
+#include "simhost/bind.hpp"
 #include "simhost/text.hpp"
 
 namespace simhost {
@@ -21,20 +21,24 @@ bool is_identifier(std::string_view s) {
   });
 }
 
-// Names the Python layer uses itself: a parameter or output with one of them could not be
-// passed or read.
-constexpr std::array kReservedParams{"timeout", "progress", "name"};
-constexpr std::array kReservedOutputs{"kernel", "params", "seconds", "keys", "items", "values",
-                                      "get"};
+using Reserved = std::vector<std::pair<std::string, std::string>>;
 
-}  // namespace
+// What reserves `name` (see Registry::reserve_parameter_names()), or null.
+const std::string* reason_of(const Reserved& reserved, std::string_view name) {
+  for (const auto& [n, by] : reserved)
+    if (n == name) return &by;
+  return nullptr;
+}
 
-void validate_kernel(const KernelDef& k) {
+void check_signature(const KernelDef& k, const Reserved& reserved_params,
+              const Reserved& reserved_outputs) {
   auto bad = [&](const std::string& why) {
     return ArgumentValueError(fmt::format("cannot register kernel '{}': {}", k.name, why));
   };
   if (!is_identifier(k.name) || !std::islower(static_cast<unsigned char>(k.name[0])))
-    throw bad("the name must be a Python identifier starting with a lower-case letter");
+    throw bad(
+        "the name must be an identifier (ASCII letters, digits and '_') starting with a "
+        "lower-case letter");
   if (!k.run) throw bad("it has no run function");
   if (k.summary.empty()) throw bad("it has no one-line summary");
   std::vector<std::string> seen;
@@ -42,8 +46,8 @@ void validate_kernel(const KernelDef& k) {
     if (!is_identifier(p.name)) throw bad(fmt::format("parameter '{}' is not an identifier", p.name));
     if (std::find(seen.begin(), seen.end(), p.name) != seen.end())
       throw bad(fmt::format("parameter '{}' is declared twice", p.name));
-    if (std::find(kReservedParams.begin(), kReservedParams.end(), p.name) != kReservedParams.end())
-      throw bad(fmt::format("parameter name '{}' is reserved by simhost.run()", p.name));
+    if (const std::string* by = reason_of(reserved_params, p.name))
+      throw bad(fmt::format("parameter name '{}' is reserved by {}", p.name, *by));
     if (p.kind == Kind::Array && p.shape.empty())
       throw bad(fmt::format("array parameter '{}' declares no shape", p.name));
     seen.push_back(p.name);
@@ -53,8 +57,8 @@ void validate_kernel(const KernelDef& k) {
     if (!is_identifier(o.name)) throw bad(fmt::format("output '{}' is not an identifier", o.name));
     if (std::find(seen.begin(), seen.end(), o.name) != seen.end())
       throw bad(fmt::format("output '{}' is declared twice", o.name));
-    if (std::find(kReservedOutputs.begin(), kReservedOutputs.end(), o.name) != kReservedOutputs.end())
-      throw bad(fmt::format("output name '{}' is reserved by simhost.Result", o.name));
+    if (const std::string* by = reason_of(reserved_outputs, o.name))
+      throw bad(fmt::format("output name '{}' is reserved by {}", o.name, *by));
     if (o.kind != Kind::Array && o.kind != Kind::Float)
       throw bad(fmt::format("output '{}' must be an array or a float", o.name));
     seen.push_back(o.name);
@@ -95,8 +99,14 @@ Registry& Registry::global() {
   return *registry;
 }
 
+void Registry::validate(const KernelDef& kernel) const {
+  std::lock_guard reserve_lock(m_reserve_mutex);
+  check_signature(kernel, m_reserved_params, m_reserved_outputs);
+}
+
 void Registry::add(KernelDef kernel) {
-  validate_kernel(kernel);
+  std::lock_guard reserve_lock(m_reserve_mutex);
+  check_signature(kernel, m_reserved_params, m_reserved_outputs);
   std::lock_guard lock(m_mutex);
   for (const auto& k : m_kernels)
     if (k->name == kernel.name)
@@ -104,6 +114,48 @@ void Registry::add(KernelDef kernel) {
                                            "name is already registered ({})",
                                            kernel.name, kernel.source, k->source));
   m_kernels.push_back(std::make_unique<KernelDef>(std::move(kernel)));
+}
+
+namespace {
+// The first of `names` that one of `items` (a kernel's params or outputs) declares, or null.
+template <class Items>
+const std::string* first_declared(const Items& items, const std::vector<std::string>& names) {
+  for (const auto& item : items)
+    if (std::find(names.begin(), names.end(), item.name) != names.end()) return &item.name;
+  return nullptr;
+}
+}  // namespace
+
+void Registry::reserve_parameter_names(const std::vector<std::string>& names,
+                                       const std::string& reserved_by) {
+  std::lock_guard reserve_lock(m_reserve_mutex);
+  {
+    std::lock_guard lock(m_mutex);
+    for (const auto& k : m_kernels)
+      if (const std::string* name = first_declared(k->params, names))
+        throw ArgumentValueError(
+            fmt::format("cannot reserve parameter name '{}' for {}: kernel "
+                        "'{}' already declares it",
+                        *name, reserved_by, k->name));
+  }
+  for (const auto& name : names)
+    if (!reason_of(m_reserved_params, name)) m_reserved_params.emplace_back(name, reserved_by);
+}
+
+void Registry::reserve_output_names(const std::vector<std::string>& names,
+                                    const std::string& reserved_by) {
+  std::lock_guard reserve_lock(m_reserve_mutex);
+  {
+    std::lock_guard lock(m_mutex);
+    for (const auto& k : m_kernels)
+      if (const std::string* name = first_declared(k->outputs, names))
+        throw ArgumentValueError(
+            fmt::format("cannot reserve output name '{}' for {}: kernel "
+                        "'{}' already declares it",
+                        *name, reserved_by, k->name));
+  }
+  for (const auto& name : names)
+    if (!reason_of(m_reserved_outputs, name)) m_reserved_outputs.emplace_back(name, reserved_by);
 }
 
 const KernelDef* Registry::find(std::string_view name) const noexcept {

@@ -88,7 +88,7 @@ std::string value_text(const Value& value) {
     std::string operator()(std::int64_t v) const { return std::to_string(v); }
     std::string operator()(bool v) const { return v ? "True" : "False"; }
     std::string operator()(const std::string& v) const { return "'" + v + "'"; }
-    std::string operator()(const ArrayView& v) const {
+    std::string operator()(const ConstArrayView& v) const {
       return fmt::format("array({}, shape={})", dtype_name(v.dtype), sizes_text(v.shape));
     }
   };

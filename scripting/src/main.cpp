@@ -317,6 +317,8 @@ int run_python(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before anything registers a kernel: the host's kernels are the ones Python can call.
+  simhost::reserve_python_names(simhost::Registry::global());
   std::vector<char*> python_argv{argv[0]};
   simhost::KernelSources sources;
   int i = 1;
@@ -330,12 +332,13 @@ int main(int argc, char** argv) {
       } else {
         value = std::string(arg.substr(10));
       }
-      char* end = nullptr;
-      const long n = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || n < 1 || n > simhost::kMaxThreads)
-        usage_error(fmt::format("--threads expects an integer between 1 and {}, got '{}'",
-                                simhost::kMaxThreads, value));
-      simhost::set_threads(static_cast<int>(n));
+      int n = 0;
+      try {
+        n = simhost::parse_threads(value, "--threads");
+      } catch (const simhost::ArgumentValueError& e) {
+        usage_error(e.what());
+      }
+      simhost::set_threads(n);
     } else if (arg == "--plugin" || arg.starts_with("--plugin=")) {
       if (arg == "--plugin") {
         if (i + 1 >= argc) usage_error("--plugin needs a file: --plugin FILE");

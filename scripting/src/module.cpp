@@ -137,9 +137,11 @@ void check_exact_as_double(const KernelDef& k, const ParamSpec& p, const py::mod
 
 // A numpy array as a kernel input: the same memory when it already is C-contiguous, aligned
 // and of the declared dtype; otherwise one converted, aligned, C-contiguous copy when numpy
-// can convert it without losing information; otherwise a TypeError. `holder` keeps the memory
-// alive for the call.
-ArrayView to_view(const KernelDef& k, const ParamSpec& p, const py::handle& obj, py::object& holder) {
+// can convert it without losing information; otherwise a TypeError. Either way the view is
+// C-contiguous (the runtime's layout contract, array_view.hpp) and read-only. `holder` keeps
+// the memory alive for the call.
+ConstArrayView to_view(const KernelDef& k, const ParamSpec& p, const py::handle& obj,
+                       py::object& holder) {
   const py::dtype want = to_numpy(p.dtype);
   py::array arr;
   if (py::isinstance<py::array>(obj)) {
@@ -195,8 +197,8 @@ ArrayView to_view(const KernelDef& k, const ParamSpec& p, const py::handle& obj,
     holder = converted;
   }
   py::array held = py::reinterpret_borrow<py::array>(holder);
-  ArrayView view;
-  view.data = const_cast<void*>(held.data());
+  ConstArrayView view;
+  view.data = held.data();
   view.dtype = p.dtype;
   for (py::ssize_t d = 0; d < held.ndim(); ++d) view.shape.push_back(held.shape(d));
   return view;
@@ -450,7 +452,7 @@ py::object value_to_python(const Value& v, const py::object& array_holder) {
     py::object operator()(std::int64_t x) const { return py::int_(x); }
     py::object operator()(bool x) const { return py::bool_(x); }
     py::object operator()(const std::string& x) const { return py::str(x); }
-    py::object operator()(const ArrayView&) const { return holder; }
+    py::object operator()(const ConstArrayView&) const { return holder; }
   };
   return std::visit(Visitor{array_holder}, v);
 }
@@ -660,6 +662,23 @@ std::shared_ptr<PyCall> submit_kernel(const py::object& name, const py::dict& pa
   return pc;
 }
 
+// The Python front end's words for the core's neutral errors: a call's parameters are keyword
+// arguments here, worded like Python's own TypeError, and processes come from multiprocessing.
+std::string python_words(const UnexpectedParameterError& e) {
+  return fmt::format("{}() got an unexpected keyword argument '{}'; {}", e.kernel(), e.name(),
+                     e.hint());
+}
+std::string python_words(const MissingParametersError& e) {
+  const std::size_t n = e.names().size();
+  return fmt::format("{}() missing {} required keyword argument{}: {}", e.kernel(), n,
+                     n == 1 ? "" : "s", quoted_list(e.names(), " and "));
+}
+std::string python_words(const ForkedProcessError& e) {
+  return std::string(e.what()) +
+         "; start worker processes with the 'forkserver' (simhost's default) or 'spawn' method "
+         "of multiprocessing";
+}
+
 py::object bound_to_python(const ParamSpec& p, const std::optional<Bound>& b) {
   if (!b) return py::none();
   py::object value = p.kind == Kind::Int ? py::object(py::int_(static_cast<std::int64_t>(b->value)))
@@ -714,7 +733,7 @@ py::dict describe(const py::object& name) {
     const OwnedArgs args = k.example();
     py::dict values;
     for (const auto& [param, v] : args.values()) {
-      if (const auto* a = std::get_if<ArrayView>(&v)) {
+      if (const auto* a = std::get_if<ConstArrayView>(&v)) {
         std::vector<py::ssize_t> shape(a->shape.begin(), a->shape.end());
         values[py::str(param)] = py::array(to_numpy(a->dtype), shape, a->data);  // copies
       } else {
@@ -874,7 +893,7 @@ void register_python_kernel(const py::dict& spec) {
   d.progress_unit = str(spec, "progress_unit");
   d.run = &python_kernel_run;
   const std::string file = spec["file"].cast<std::string>();
-  KernelDef k = kernel_from_descriptor(d, file);
+  KernelDef k = kernel_from_descriptor(Registry::global(), d, file);
   k.source = "Python plugin " + file;
   k.front_end = "python";
   k.run = [](CallContext& ctx) {
@@ -924,7 +943,15 @@ py::dict library_versions() {
   return v;
 }
 
+void reserve_python_names(Registry& registry) {
+  // A kernel parameter with one of these names could not be passed, an output not be read.
+  registry.reserve_parameter_names({"timeout", "progress", "name"}, "simhost.run()");
+  registry.reserve_output_names({"kernel", "params", "seconds", "keys", "items", "values", "get"},
+                                "simhost.Result");
+}
+
 void bind_module(py::module_& m) {
+  reserve_python_names(Registry::global());
   // In a plain python3 this is the process's one loading step (the host binary made it
   // already): built-ins, then native plugins, the installed folder being the package's.
   if (const std::string dir = own_folder(); !dir.empty())
@@ -947,6 +974,10 @@ void bind_module(py::module_& m) {
       PyErr_SetString(unknown_kernel.ptr(), e.what());
     } catch (const KernelError& e) {
       PyErr_SetString(kernel_error.ptr(), e.what());
+    } catch (const UnexpectedParameterError& e) {
+      PyErr_SetString(PyExc_TypeError, python_words(e).c_str());
+    } catch (const MissingParametersError& e) {
+      PyErr_SetString(PyExc_TypeError, python_words(e).c_str());
     } catch (const ArgumentTypeError& e) {
       PyErr_SetString(PyExc_TypeError, e.what());
     } catch (const ArgumentValueError& e) {
@@ -954,6 +985,8 @@ void bind_module(py::module_& m) {
     } catch (const Cancelled& e) {
       py::object cancelled = py::module_::import("concurrent.futures").attr("CancelledError");
       PyErr_SetString(cancelled.ptr(), e.what());
+    } catch (const ForkedProcessError& e) {
+      PyErr_SetString(kernel_error.ptr(), python_words(e).c_str());
     } catch (const Error& e) {
       PyErr_SetString(kernel_error.ptr(), e.what());
     }
@@ -1037,14 +1070,11 @@ void bind_module(py::module_& m) {
                                                 "__index__() failed: {}",
                                                 Py_TYPE(threads.ptr())->tp_name,
                                                 fetch_error_text()));
-          int overflow = 0;
-          const long long n = PyLong_AsLongLongAndOverflow(as_int.ptr(), &overflow);
-          if (overflow != 0 || n < 1 || n > kMaxThreads)
-            throw ArgumentValueError(
-                fmt::format("set_threads() expects a thread count between 1 and {}, got {}",
-                            kMaxThreads, py::repr(as_int).cast<std::string>()));
+          // The executor checks the range, from the int's decimal text (whatever its size).
+          const int n =
+              parse_threads(py::str(as_int).cast<std::string>(), "set_threads(): threads");
           // Waits for running kernels, a tick at a time, so Ctrl-C is honoured meanwhile.
-          while (!without_gil([&] { return try_set_threads(static_cast<int>(n), kSupervisorTick); }))
+          while (!without_gil([&] { return try_set_threads(n, kSupervisorTick); }))
             if (PyErr_CheckSignals() != 0) throw py::error_already_set();
         },
         py::arg("threads"),

@@ -3,7 +3,15 @@
 
 #include <pybind11/pybind11.h>
 
+#include "simhost/registry.hpp"
+
 namespace simhost {
+
+/// Reserves in `registry` the names the Python API uses itself (simhost.run()'s name,
+/// timeout and progress; simhost.Result's attributes), so that no kernel declares them as a
+/// parameter or output. Called before any kernel is added (bind_module() does, and the host
+/// binary first thing); calling it again changes nothing.
+void reserve_python_names(Registry& registry);
 
 /// Fills the native core module (`_simhost_core` in the host, `simhost._core` as an extension).
 void bind_module(pybind11::module_& m);

@@ -1,4 +1,4 @@
-// Binding: Python-like messages for every kind of bad argument, defaults, named sizes.
+// Binding: the core's neutral messages for every kind of bad argument, defaults, named sizes.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -57,8 +57,8 @@ KernelDef signature() {
 struct Arrays {
   std::vector<double> pos = std::vector<double>(12, 0.5);
   std::vector<double> mass = std::vector<double>(4, 1.0);
-  ArrayView pos_view() { return {pos.data(), DType::Float64, {4, 3}}; }
-  ArrayView mass_view() { return {mass.data(), DType::Float64, {4}}; }
+  ConstArrayView pos_view() { return {pos.data(), DType::Float64, {4, 3}}; }
+  ConstArrayView mass_view() { return {mass.data(), DType::Float64, {4}}; }
 };
 
 using Given = std::vector<std::pair<std::string, Value>>;
@@ -81,23 +81,42 @@ TEST_CASE("binding fills defaults, converts ints to floats and resolves named si
   CHECK(args.items()[2].first == "dt");
 }
 
-TEST_CASE("unknown, duplicate and missing arguments are TypeErrors worded like Python's") {
+TEST_CASE("unknown, duplicate and missing parameters are TypeErrors in neutral words") {
   Arrays a;
   const KernelDef k = signature();
   CHECK_THROWS_WITH_AS(bind(k, {{"stesp", std::int64_t{3}}}),
-                       "demo() got an unexpected keyword argument 'stesp'; did you mean 'steps'?",
-                       ArgumentTypeError);
+                       "demo(): unexpected parameter 'stesp'; did you mean 'steps'?",
+                       UnexpectedParameterError);
   CHECK_THROWS_WITH_AS(bind(k, {{"qqqqqqq", 1.0}}),
-                       "demo() got an unexpected keyword argument 'qqqqqqq'; its parameters are "
-                       "'pos', 'mass', 'dt', 'steps', 'method' and 'antithetic'",
-                       ArgumentTypeError);
+                       "demo(): unexpected parameter 'qqqqqqq'; its parameters are 'pos', 'mass', "
+                       "'dt', 'steps', 'method' and 'antithetic'",
+                       UnexpectedParameterError);
   CHECK_THROWS_WITH_AS(bind(k, {{"dt", 1.0}, {"dt", 2.0}}),
-                       "demo() got multiple values for argument 'dt'", ArgumentTypeError);
+                       "demo(): parameter 'dt' is given more than once", ArgumentTypeError);
   CHECK_THROWS_WITH_AS(bind(k, {{"dt", 1.0}}),
-                       "demo() missing 2 required keyword arguments: 'pos' and 'mass'",
-                       ArgumentTypeError);
+                       "demo(): missing 2 required parameters: 'pos' and 'mass'",
+                       MissingParametersError);
   CHECK_THROWS_WITH_AS(bind(k, {{"pos", a.pos_view()}, {"mass", a.mass_view()}}),
-                       "demo() missing 1 required keyword argument: 'dt'", ArgumentTypeError);
+                       "demo(): missing 1 required parameter: 'dt'", MissingParametersError);
+}
+
+TEST_CASE("unknown and missing parameter errors carry their parts for a front end's words") {
+  const KernelDef k = signature();
+  try {
+    bind(k, {{"stesp", std::int64_t{3}}});
+    FAIL("no error");
+  } catch (const UnexpectedParameterError& e) {
+    CHECK(e.kernel() == "demo");
+    CHECK(e.name() == "stesp");
+    CHECK(e.hint() == "did you mean 'steps'?");
+  }
+  try {
+    bind(k, {{"dt", 1.0}});
+    FAIL("no error");
+  } catch (const MissingParametersError& e) {
+    CHECK(e.kernel() == "demo");
+    CHECK(e.names() == std::vector<std::string>{"pos", "mass"});
+  }
 }
 
 TEST_CASE("wrong kinds are TypeErrors that name the parameter, the expectation and the value") {
@@ -119,7 +138,8 @@ TEST_CASE("wrong kinds are TypeErrors that name the parameter, the expectation a
   CHECK_THROWS_WITH_AS(bind(k, with("antithetic", std::int64_t{1})),
                        "demo(): parameter 'antithetic' expects a bool, got int 1", ArgumentTypeError);
   std::vector<std::int64_t> ints(12);
-  Given wrong_dtype{{"pos", ArrayView{ints.data(), DType::Int64, {4, 3}}}, {"mass", a.mass_view()},
+  Given wrong_dtype{{"pos", ConstArrayView{ints.data(), DType::Int64, {4, 3}}},
+                    {"mass", a.mass_view()},
                     {"dt", 1.0}};
   CHECK_THROWS_WITH_AS(bind(k, wrong_dtype),
                        "demo(): parameter 'pos' expects a float64 array, got int64 array of shape "
@@ -161,15 +181,15 @@ TEST_CASE("bad values are ValueErrors: bounds, NaN, shapes, disagreeing sizes, c
                        ArgumentValueError);
   a.mass[3] = 1.0;
 
-  ArrayView flat{a.pos.data(), DType::Float64, {12}};
+  ConstArrayView flat{a.pos.data(), DType::Float64, {12}};
   CHECK_THROWS_WITH_AS(bind(k, {{"pos", flat}, {"mass", a.mass_view()}, {"dt", 1.0}}),
                        "demo(): parameter 'pos' expects shape (N, 3), got (12,)",
                        ArgumentValueError);
-  ArrayView two_cols{a.pos.data(), DType::Float64, {6, 2}};
+  ConstArrayView two_cols{a.pos.data(), DType::Float64, {6, 2}};
   CHECK_THROWS_WITH_AS(bind(k, {{"pos", two_cols}, {"mass", a.mass_view()}, {"dt", 1.0}}),
                        "demo(): parameter 'pos' expects shape (N, 3), got (6, 2)",
                        ArgumentValueError);
-  ArrayView short_mass{a.mass.data(), DType::Float64, {3}};
+  ConstArrayView short_mass{a.mass.data(), DType::Float64, {3}};
   CHECK_THROWS_WITH_AS(bind(k, {{"pos", a.pos_view()}, {"mass", short_mass}, {"dt", 1.0}}),
                        "demo(): parameter 'mass' expects shape (N,), got (3,): N must agree with "
                        "'pos', where N = 4",
@@ -194,7 +214,7 @@ TEST_CASE("optional parameters default to None and accept a value of their kind"
                        "lattice(): parameter 'L' must be >= 2, got 1", ArgumentValueError);
   std::vector<std::int8_t> spins(6, 1);
   CHECK_THROWS_WITH_AS(
-      bind(k, {{"spins", ArrayView{spins.data(), DType::Int8, {2, 3}}}}),
+      bind(k, {{"spins", ConstArrayView{spins.data(), DType::Int8, {2, 3}}}}),
       "lattice(): parameter 'spins' expects shape (L, L), got (2, 3): L must agree with 'spins', "
       "where L = 2",
       ArgumentValueError);
@@ -357,7 +377,7 @@ TEST_CASE("outputs larger than the machine's memory are a named MemoryError befo
 }
 
 TEST_CASE("array views count elements and bytes without overflow") {
-  ArrayView v{nullptr, DType::Float64, {std::int64_t{1} << 31, std::int64_t{1} << 31}};
+  ConstArrayView v{nullptr, DType::Float64, {std::int64_t{1} << 31, std::int64_t{1} << 31}};
   CHECK(v.size() == std::int64_t{1} << 62);
   CHECK_THROWS_WITH_AS(v.bytes(), "a float64 array of shape (2147483648, 2147483648) has more "
                                   "than 2^63 - 1 bytes",
@@ -390,9 +410,9 @@ TEST_CASE("a kernel's example owns copies of its arrays and must bind to be regi
   OwnedArgs moved = std::move(ex);
   const auto& values = moved.values();
   REQUIRE(values.size() == 3);
-  const auto& view = std::get<ArrayView>(values[0].second);
+  const auto& view = std::get<ConstArrayView>(values[0].second);
   CHECK(view.shape == std::vector<std::int64_t>{4, 3});
-  CHECK(static_cast<const double*>(view.data)[0] == 0.5);
+  CHECK(view.as<double>()[0] == 0.5);
   const KernelDef k = signature();
   Args args = bind(k, moved.values());
   CHECK(args.size("N") == 4);

@@ -63,7 +63,7 @@ std::vector<Input> inputs(const std::string& kernel) {
     for (Input& x : in) {
       const bool periodic = x.label.starts_with("periodic");
       const std::int64_t ny = x.label.find(" 5x") != std::string::npos ? 5 : 300;
-      x.args = {{"u0", ArrayView{x.f64a.data(), DType::Float64, {ny, ny == 5 ? 3 : 37}}},
+      x.args = {{"u0", ConstArrayView{x.f64a.data(), DType::Float64, {ny, ny == 5 ? 3 : 37}}},
                 {"r", 0.2},
                 {"steps", std::int64_t{37}},
                 {"boundary", std::string(periodic ? "periodic" : "dirichlet")}};
@@ -77,9 +77,9 @@ std::vector<Input> inputs(const std::string& kernel) {
     }
     for (Input& x : in) {
       const auto n = static_cast<std::int64_t>(x.f64c.size());
-      x.args = {{"pos", ArrayView{x.f64a.data(), DType::Float64, {n, 3}}},
-                {"vel", ArrayView{x.f64b.data(), DType::Float64, {n, 3}}},
-                {"mass", ArrayView{x.f64c.data(), DType::Float64, {n}}},
+      x.args = {{"pos", ConstArrayView{x.f64a.data(), DType::Float64, {n, 3}}},
+                {"vel", ConstArrayView{x.f64b.data(), DType::Float64, {n, 3}}},
+                {"mass", ConstArrayView{x.f64c.data(), DType::Float64, {n}}},
                 {"dt", 1e-3},
                 {"steps", std::int64_t{25}}};
     }
@@ -104,7 +104,7 @@ std::vector<Input> inputs(const std::string& kernel) {
     std::mt19937_64 rng(21);
     x.spins.resize(132 * 132);
     for (auto& s : x.spins) s = (rng() & 1) ? std::int8_t{1} : std::int8_t{-1};
-    x.args = {{"spins", ArrayView{x.spins.data(), DType::Int8, {132, 132}}},
+    x.args = {{"spins", ConstArrayView{x.spins.data(), DType::Int8, {132, 132}}},
               {"beta", 0.3},
               {"sweeps", std::int64_t{5}}};
   } else if (kernel == "ode_batch") {
@@ -112,7 +112,7 @@ std::vector<Input> inputs(const std::string& kernel) {
       Input& x = add(std::string("lorenz ") + method);
       x.f64a = uniform(3 * 45, -10, 10, 17);
       x.args = {{"system", std::string("lorenz")},
-                {"y0", ArrayView{x.f64a.data(), DType::Float64, {45, 3}}},
+                {"y0", ConstArrayView{x.f64a.data(), DType::Float64, {45, 3}}},
                 {"dt", 0.01},
                 {"steps", std::int64_t{200}},
                 {"method", std::string(method)},

@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
 
 #include <tbb/task_arena.h>
@@ -72,8 +73,13 @@ TEST_CASE("the thread budget is settable, and kernels never use more threads tha
     CHECK(call->progress().done() == 20);
     CHECK(call->progress().total() == 20);
   }
-  CHECK_THROWS_WITH_AS(set_threads(0), "the thread count must be between 1 and 1024, got 0",
+  CHECK_THROWS_WITH_AS(set_threads(0),
+                       "the thread count must be an integer between 1 and 1024, got '0'",
                        ArgumentValueError);
+  CHECK_THROWS_WITH_AS(set_threads(1025),
+                       "the thread count must be an integer between 1 and 1024, got '1025'",
+                       ArgumentValueError);
+  CHECK(get_threads() == 3);  // unchanged by the refused counts
 }
 
 TEST_CASE("a running kernel stops promptly when cancelled, and the executor stays usable") {
@@ -166,9 +172,27 @@ TEST_CASE("SIMHOST_THREADS sets the default budget and a bad value is refused wi
                        "SIMHOST_THREADS must be an integer between 1 and 1024, got 'two'",
                        ArgumentValueError);
   setenv("SIMHOST_THREADS", "0", 1);
-  CHECK_THROWS_AS(default_threads(), ArgumentValueError);
+  CHECK_THROWS_WITH_AS(default_threads(),
+                       "SIMHOST_THREADS must be an integer between 1 and 1024, got '0'",
+                       ArgumentValueError);
   unsetenv("SIMHOST_THREADS");
   CHECK(default_threads() >= 1);
+}
+
+TEST_CASE("one parser reads every thread count given as text, with one message shape") {
+  CHECK(parse_threads("1", "--threads") == 1);
+  CHECK(parse_threads("1024", "--threads") == 1024);
+  for (const char* bad :
+       {"", "0", "-1", "1025", "+2", " 2", "2 ", "2.0", "two", "0x10", "99999999999999999999999"}) {
+    CAPTURE(bad);
+    const std::string expected =
+        "--threads must be an integer between 1 and 1024, got '" + std::string(bad) + "'";
+    CHECK_THROWS_WITH_AS(parse_threads(bad, "--threads"), expected.c_str(), ArgumentValueError);
+  }
+  CHECK(check_threads(16, "threads") == 16);
+  CHECK_THROWS_WITH_AS(check_threads(std::int64_t{1} << 40, "threads"),
+                       "threads must be an integer between 1 and 1024, got '1099511627776'",
+                       ArgumentValueError);
 }
 
 // ---- Calls run by the calling thread (run_here) ----

@@ -48,7 +48,7 @@ const KernelDef& heat2d() {
 
 std::vector<std::pair<std::string, Value>> arguments(Field& u0, double r, std::int64_t steps,
                                                      const std::string& boundary) {
-  return {{"u0", ArrayView{u0.v.data(), DType::Float64, {u0.ny, u0.nx}}},
+  return {{"u0", ConstArrayView{u0.v.data(), DType::Float64, {u0.ny, u0.nx}}},
           {"r", r},
           {"steps", steps},
           {"boundary", boundary}};
@@ -199,10 +199,11 @@ TEST_CASE("bad inputs are refused with messages that say what was expected") {
                          ArgumentValueError);
   }
   std::vector<double> flat(16, 0.0);
-  CHECK_THROWS_WITH_AS(run_call(heat2d(), {{"u0", ArrayView{flat.data(), DType::Float64, {16}}},
-                                           {"r", 0.1},
-                                           {"steps", std::int64_t{1}}}),
-                       doctest::Contains("expects shape (ny, nx), got (16,)"), ArgumentValueError);
+  CHECK_THROWS_WITH_AS(
+      run_call(heat2d(), {{"u0", ConstArrayView{flat.data(), DType::Float64, {16}}},
+                          {"r", 0.1},
+                          {"steps", std::int64_t{1}}}),
+      doctest::Contains("expects shape (ny, nx), got (16,)"), ArgumentValueError);
 }
 
 TEST_CASE("a bench-size heat2d call stops within half a second of cancellation") {

@@ -189,7 +189,9 @@ Spins checkerboard_mix(std::int64_t L) {
   return s;
 }
 
-ArrayView view(Spins& s, std::int64_t L) { return ArrayView{s.data(), DType::Int8, {L, L}}; }
+ConstArrayView view(Spins& s, std::int64_t L) {
+  return ConstArrayView{s.data(), DType::Int8, {L, L}};
+}
 
 }  // namespace
 
@@ -421,9 +423,9 @@ TEST_CASE("ising2d refuses bad inputs with messages that name the parameter") {
   fails(with({{"spins", view(zero, 4)}}),
         "ising2d(): parameter 'spins' must hold only -1 and +1, got 0 at index (1, 2)");
   fails(with({{"spins", view(two, 2)}}), "must hold only -1 and +1, got 2 at index (0, 0)");
-  fails(with({{"spins", ArrayView{odd.data(), DType::Int8, {3, 3}}}}),
+  fails(with({{"spins", ConstArrayView{odd.data(), DType::Int8, {3, 3}}}}),
         "parameter 'spins' must be an L x L array with L even");
-  fails(with({{"spins", ArrayView{ok.data(), DType::Int8, {2, 8}}}}),
+  fails(with({{"spins", ConstArrayView{ok.data(), DType::Int8, {2, 8}}}}),
         "parameter 'spins' expects shape (L, L), got (2, 8)");
   fails(with({{"spins", view(ok, 4)}, {"start", std::string("hot")}}),
         "parameter 'start' applies only with 'L'");

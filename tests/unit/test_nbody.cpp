@@ -52,9 +52,9 @@ const KernelDef& nbody() {
 }
 
 std::shared_ptr<Call> evolve(Bodies& b, double dt, std::int64_t steps, double eps = 0.01) {
-  return run_call(nbody(), {{"pos", ArrayView{b.pos.data(), DType::Float64, {b.n(), 3}}},
-                            {"vel", ArrayView{b.vel.data(), DType::Float64, {b.n(), 3}}},
-                            {"mass", ArrayView{b.mass.data(), DType::Float64, {b.n()}}},
+  return run_call(nbody(), {{"pos", ConstArrayView{b.pos.data(), DType::Float64, {b.n(), 3}}},
+                            {"vel", ConstArrayView{b.vel.data(), DType::Float64, {b.n(), 3}}},
+                            {"mass", ConstArrayView{b.mass.data(), DType::Float64, {b.n()}}},
                             {"eps", eps},
                             {"dt", dt},
                             {"steps", steps}});
@@ -132,13 +132,14 @@ TEST_CASE("positions, velocities and energies equal a plain leapfrog written her
   for (int n : {1, 2, 37, 100}) {  // 37: not a multiple of the SIMD width or the block of 4
     CAPTURE(n);
     Bodies b = random_bodies(n, 17 + static_cast<unsigned>(n));
-    auto call = run_call(nbody(), {{"pos", ArrayView{b.pos.data(), DType::Float64, {b.n(), 3}}},
-                                   {"vel", ArrayView{b.vel.data(), DType::Float64, {b.n(), 3}}},
-                                   {"mass", ArrayView{b.mass.data(), DType::Float64, {b.n()}}},
-                                   {"G", G},
-                                   {"eps", eps},
-                                   {"dt", dt},
-                                   {"steps", steps}});
+    auto call =
+        run_call(nbody(), {{"pos", ConstArrayView{b.pos.data(), DType::Float64, {b.n(), 3}}},
+                           {"vel", ConstArrayView{b.vel.data(), DType::Float64, {b.n(), 3}}},
+                           {"mass", ConstArrayView{b.mass.data(), DType::Float64, {b.n()}}},
+                           {"G", G},
+                           {"eps", eps},
+                           {"dt", dt},
+                           {"steps", steps}});
     Bodies r = b;
     auto accelerations = [&](const Bodies& x) {
       std::vector<double> a(x.pos.size(), 0.0);
@@ -216,11 +217,12 @@ TEST_CASE("results are bit-identical at 1, 2, 3 and 16 threads") {
 TEST_CASE("a large nbody call stops within half a second of cancellation") {
   set_threads(2);
   Bodies b = random_bodies(20000, 5);
-  auto call = prepare_call(nbody(), {{"pos", ArrayView{b.pos.data(), DType::Float64, {b.n(), 3}}},
-                                     {"vel", ArrayView{b.vel.data(), DType::Float64, {b.n(), 3}}},
-                                     {"mass", ArrayView{b.mass.data(), DType::Float64, {b.n()}}},
-                                     {"dt", 1e-3},
-                                     {"steps", std::int64_t{1000}}});
+  auto call =
+      prepare_call(nbody(), {{"pos", ConstArrayView{b.pos.data(), DType::Float64, {b.n(), 3}}},
+                             {"vel", ConstArrayView{b.vel.data(), DType::Float64, {b.n(), 3}}},
+                             {"mass", ConstArrayView{b.mass.data(), DType::Float64, {b.n()}}},
+                             {"dt", 1e-3},
+                             {"steps", std::int64_t{1000}}});
   testing::check_stops_promptly_when_cancelled(call);
 }
 

@@ -53,8 +53,9 @@ struct Solution {
   std::vector<double> y, t, trajectory;
 };
 
-ArrayView rows(std::vector<double>& v, std::int64_t width) {
-  return ArrayView{v.data(), DType::Float64, {static_cast<std::int64_t>(v.size()) / width, width}};
+ConstArrayView rows(std::vector<double>& v, std::int64_t width) {
+  return ConstArrayView{
+      v.data(), DType::Float64, {static_cast<std::int64_t>(v.size()) / width, width}};
 }
 
 Solution solve(Given given) {

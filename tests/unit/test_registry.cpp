@@ -67,27 +67,52 @@ TEST_CASE("registration refuses duplicates and malformed signatures, naming the 
                        "cannot register kernel 'k' (built-in): a kernel of that name is already registered (built-in)",
                        ArgumentValueError);
   CHECK_THROWS_WITH_AS(r.add(tiny("Bad name")),
-                       "cannot register kernel 'Bad name': the name must be a Python identifier "
-                       "starting with a lower-case letter",
+                       "cannot register kernel 'Bad name': the name must be an identifier (ASCII "
+                       "letters, digits and '_') starting with a lower-case letter",
                        ArgumentValueError);
   KernelDef no_run = tiny("norun");
   no_run.run = nullptr;
   CHECK_THROWS_WITH_AS(r.add(no_run), "cannot register kernel 'norun': it has no run function",
                        ArgumentValueError);
-  KernelDef reserved = tiny("reserved");
-  reserved.params[0].name = "timeout";
-  CHECK_THROWS_WITH_AS(r.add(reserved),
-                       "cannot register kernel 'reserved': parameter name 'timeout' is reserved by "
-                       "simhost.run()",
-                       ArgumentValueError);
-  KernelDef reserved_out = tiny("reserved_out");
-  reserved_out.outputs[0].name = "seconds";
-  CHECK_THROWS_AS(r.add(reserved_out), ArgumentValueError);
   KernelDef bad_default = tiny("bad_default");
   bad_default.params[0].min = Bound{5.0, true};
   CHECK_THROWS_WITH_AS(r.add(bad_default),
                        "cannot register kernel 'bad_default': the default of 'x' is invalid: "
                        "bad_default(): parameter 'x' must be >= 5.0, got 1.0",
+                       ArgumentValueError);
+}
+
+TEST_CASE("names a front end reserves are refused in kernels, with the front end's reason") {
+  Registry r;
+  KernelDef reserved = tiny("reserved");
+  reserved.params[0].name = "timeout";
+  KernelDef reserved_out = tiny("reserved_out");
+  reserved_out.outputs[0].name = "seconds";
+  r.reserve_parameter_names({"timeout", "progress"}, "simhost.run()");
+  r.reserve_output_names({"seconds"}, "simhost.Result");
+  r.reserve_parameter_names({"timeout"}, "another front end");  // the first reason stays
+  CHECK_THROWS_WITH_AS(r.add(reserved),
+                       "cannot register kernel 'reserved': parameter name 'timeout' is reserved by "
+                       "simhost.run()",
+                       ArgumentValueError);
+  CHECK_THROWS_WITH_AS(r.add(reserved_out),
+                       "cannot register kernel 'reserved_out': output name 'seconds' is reserved "
+                       "by simhost.Result",
+                       ArgumentValueError);
+  CHECK(r.names().empty());
+  // Unreserved in another registry: the core itself reserves nothing.
+  Registry plain;
+  plain.add(std::move(reserved));
+  plain.add(std::move(reserved_out));
+  CHECK(plain.names() == std::vector<std::string>{"reserved", "reserved_out"});
+  // A name a registered kernel already declares cannot be reserved after the fact.
+  CHECK_THROWS_WITH_AS(plain.reserve_parameter_names({"steps", "timeout"}, "simhost.run()"),
+                       "cannot reserve parameter name 'timeout' for simhost.run(): kernel "
+                       "'reserved' already declares it",
+                       ArgumentValueError);
+  CHECK_THROWS_WITH_AS(plain.reserve_output_names({"seconds"}, "simhost.Result"),
+                       "cannot reserve output name 'seconds' for simhost.Result: kernel "
+                       "'reserved_out' already declares it",
                        ArgumentValueError);
 }
 

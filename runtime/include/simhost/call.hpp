@@ -12,7 +12,9 @@
 #include <utility>
 #include <vector>
 
-#include "simhost/kernel.hpp"
+#include "simhost/bind.hpp"
+#include "simhost/call_context.hpp"
+#include "simhost/signature.hpp"
 
 namespace simhost {
 

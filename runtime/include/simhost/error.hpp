@@ -33,6 +33,35 @@ class ArgumentTypeError : public Error {
   using Error::Error;
 };
 
+/// A parameter name the kernel does not have. what() is the core's neutral text
+/// ("nbody(): unexpected parameter 'stesp'; did you mean 'steps'?"); a front end words it
+/// its own way from the parts (Python: "... got an unexpected keyword argument ...").
+class UnexpectedParameterError : public ArgumentTypeError {
+ public:
+  /// `hint`: what to say next, "did you mean 'steps'?" or "its parameters are ...".
+  UnexpectedParameterError(std::string kernel, std::string name, std::string hint);
+  const std::string& kernel() const noexcept { return m_kernel; }
+  const std::string& name() const noexcept { return m_name; }
+  const std::string& hint() const noexcept { return m_hint; }
+
+ private:
+  std::string m_kernel, m_name, m_hint;
+};
+
+/// Required parameters left out. what() is neutral ("nbody(): missing 2 required parameters:
+/// 'pos' and 'dt'"); a front end words it its own way from the parts.
+class MissingParametersError : public ArgumentTypeError {
+ public:
+  MissingParametersError(std::string kernel, std::vector<std::string> names);
+  const std::string& kernel() const noexcept { return m_kernel; }
+  /// The missing parameters, in the kernel's parameter order.
+  const std::vector<std::string>& names() const noexcept { return m_names; }
+
+ private:
+  std::string m_kernel;
+  std::vector<std::string> m_names;
+};
+
 /// Right kind, unusable value: bad shape, out of bounds, NaN/inf, unknown choice.
 /// Python: ValueError.
 class ArgumentValueError : public Error {
@@ -63,6 +92,14 @@ class AllocationError : public std::bad_alloc {
 class KernelError : public Error {
  public:
   using Error::Error;
+};
+
+/// Kernels cannot run in this process: it was forked from one whose kernel threads had
+/// started (oneTBB is not fork-safe). what() says so; a front end adds how its users start
+/// processes instead (Python: multiprocessing's start methods). Python: simhost.KernelError.
+class ForkedProcessError : public Error {
+ public:
+  ForkedProcessError();
 };
 
 /// The call was cancelled through its token (Ctrl-C, timeout, Future.cancel()).

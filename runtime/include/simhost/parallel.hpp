@@ -9,7 +9,7 @@
 #include <tbb/parallel_reduce.h>
 #include <tbb/partitioner.h>
 
-#include "simhost/kernel.hpp"
+#include "simhost/call_context.hpp"
 
 namespace simhost {
 

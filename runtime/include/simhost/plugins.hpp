@@ -51,10 +51,11 @@ std::vector<std::string> native_plugins_in(const std::string& folder);
 
 /// A kernel descriptor of the C ABI as a KernelDef whose functions call the descriptor's, as
 /// load_plugin() registers it: every field checked, shapes parsed, the registry's rules
-/// applied (validate_kernel()). `file` names the plugin in messages and the kernel's source.
+/// applied (registry.validate()). `file` names the plugin in messages and the kernel's source.
 /// Throws ArgumentValueError naming the kernel and the bad field. Front ends that describe
 /// kernels of their own (Python plugins) use it so that their kernels obey the same rules.
-KernelDef kernel_from_descriptor(const SimhostKernelDesc& desc, const std::string& file);
+KernelDef kernel_from_descriptor(const Registry& registry, const SimhostKernelDesc& desc,
+                                 const std::string& file);
 
 /// The ABI version this host implements, "1.0", and what it accepts ("1.0").
 std::string host_abi_version();

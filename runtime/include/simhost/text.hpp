@@ -6,7 +6,7 @@
 #include <string_view>
 #include <vector>
 
-#include "simhost/kernel.hpp"
+#include "simhost/signature.hpp"
 
 namespace simhost {
 
