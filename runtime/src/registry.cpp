@@ -31,7 +31,7 @@ const std::string* reason_of(const Reserved& reserved, std::string_view name) {
 }
 
 void check_signature(const KernelDef& k, const Reserved& reserved_params,
-              const Reserved& reserved_outputs) {
+                     const Reserved& reserved_outputs) {
   auto bad = [&](const std::string& why) {
     return ArgumentValueError(fmt::format("cannot register kernel '{}': {}", k.name, why));
   };
@@ -91,6 +91,8 @@ void check_signature(const KernelDef& k, const Reserved& reserved_params,
     }
   }
 }
+
+}  // namespace
 
 Registry& Registry::global() {
   // Never destroyed, like the executor's pool: a kernel may still run (on a daemon thread or
