@@ -102,7 +102,7 @@ void advance_row(const Fields& in, const FieldsOut& out, Index h, Index w, Index
 // widened; so the plugin builds Eigen without explicit vectorization (EIGEN_DONT_VECTORIZE, see
 // CMakeLists.txt), its assignment loops become plain loops over the cells, and the compiler
 // vectorizes them for the function they are inlined into (flatten): 2 lanes here, 4 in the AVX2
-// copy, which is about 2.5x faster at one thread on an AMD EPYC (Zen 3). Every lane does the same
+// copy, which is twice as fast at one thread on an AMD EPYC (Zen 3). Every lane does the same
 // IEEE operations in the same order and nothing is fused, so both copies give the same bits.
 // Headers keep the baseline target, so no AVX2 instruction exists outside advance_rows_avx2.
 inline void advance_rows_body(const Fields& in, const FieldsOut& out, Index h, Index w, Index lo,
