@@ -787,6 +787,7 @@ bool load_plugin(Registry& registry, const std::string& path) {
   rec.abi = fmt::format("{}.{}", abi->abi_major, abi->abi_minor);
   if (abi->name) rec.name = abi->name;
   if (abi->version) rec.version = abi->version;
+  bool refused = !plugin.refused.empty();
   for (auto& f : plugin.refused) r.failures.push_back(std::move(f));
   for (auto& k : plugin.kernels) {
     const std::string name = k.name;
@@ -795,8 +796,12 @@ bool load_plugin(Registry& registry, const std::string& path) {
       rec.kernels.push_back(name);
     } catch (const Error& e) {
       r.failures.push_back({path, e.what()});
+      refused = true;
     }
   }
+  // Every kernel it registered was refused (each recorded above): it added nothing, so it
+  // failed to load, as any other plugin that cannot be used.
+  if (refused && rec.kernels.empty()) return false;
   r.canonical.push_back(canonical.string());
   r.loaded.push_back(std::move(rec));
   return true;
