@@ -7,7 +7,7 @@
 namespace sp = simhost::plugin;
 
 SIMHOST_PLUGIN("init_throws", "1.0", registry) {
-  registry.add(sp::Kernel("init_throws_kernel", "Registered before the init throws; must not be added.")
+  registry.add(sp::Kernel("init_throws_kernel", "Registered before the init throws; not added.")
                    .output(sp::float_output("value", "", "never set"))
                    .run([](sp::Context&) {}));
   throw std::runtime_error("cannot read the coefficient table coefficients.dat");

@@ -144,8 +144,9 @@ def test_listed_described_and_helped():
     with contextlib.redirect_stdout(out):
         help(simhost.kernels.heat_twice)
     shown = out.getvalue()
-    assert "heat_twice(*, u0: 'float64 array (ny, nx) [K]', r: 'float' = 0.2, steps: 'int' = 100," in (
-        shown), shown
+    signature = ("heat_twice(*, u0: 'float64 array (ny, nx) [K]', r: 'float' = 0.2, "
+                 "steps: 'int' = 100,")
+    assert signature in shown, shown
     for line in text.strip().splitlines():
         assert line.strip() in shown, (line, shown)
     # The host's commands, in a host with the same folder.
