@@ -4,16 +4,19 @@
 #include "simhost/plugins.hpp"
 
 #include <dlfcn.h>
+#include <elf.h>
 #include <limits.h>
 #include <stdlib.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <new>
 #include <optional>
@@ -678,6 +681,40 @@ std::string dlopen_reason(const std::string& path, std::string detail) {
   return detail;
 }
 
+// dlopen() maps an ELF file's segments without checking that the file holds them, and the
+// host then dies of SIGBUS touching a page past its end: a truncated library (an interrupted
+// copy or build) is refused before, by the sizes its own headers give. Anything else that is
+// wrong with the file is left to dlopen() to tell.
+std::optional<std::string> truncated_elf(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  Elf64_Ehdr eh{};
+  if (!in.read(reinterpret_cast<char*>(&eh), sizeof eh)) return std::nullopt;
+  constexpr unsigned char native_data =
+      std::endian::native == std::endian::little ? ELFDATA2LSB : ELFDATA2MSB;
+  if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+      eh.e_ident[EI_DATA] != native_data || eh.e_phentsize != sizeof(Elf64_Phdr) ||
+      eh.e_phnum == PN_XNUM)
+    return std::nullopt;
+  std::error_code ec;
+  const std::uint64_t size = std::filesystem::file_size(path, ec);
+  if (ec) return std::nullopt;
+  auto truncated = [&](std::uint64_t needed) {
+    return fmt::format("the file is truncated: it has {} bytes, and its ELF headers need {} "
+                       "(build or copy it again)", size, needed);
+  };
+  const std::uint64_t headers_end = eh.e_phoff + std::uint64_t{eh.e_phnum} * sizeof(Elf64_Phdr);
+  if (headers_end > size) return truncated(headers_end);
+  in.seekg(static_cast<std::streamoff>(eh.e_phoff));
+  std::uint64_t needed = 0;
+  for (unsigned i = 0; i < eh.e_phnum; ++i) {
+    Elf64_Phdr ph{};
+    if (!in.read(reinterpret_cast<char*>(&ph), sizeof ph)) return std::nullopt;
+    if (ph.p_type == PT_LOAD) needed = std::max<std::uint64_t>(needed, ph.p_offset + ph.p_filesz);
+  }
+  if (needed > size) return truncated(needed);
+  return std::nullopt;
+}
+
 }  // namespace
 
 bool load_plugin(Registry& registry, const std::string& path) {
@@ -694,6 +731,8 @@ bool load_plugin(Registry& registry, const std::string& path) {
     return true;  // loaded already
   if (std::filesystem::is_directory(canonical)) return fail("it is a folder, not a plugin file");
 
+  if (const auto why = truncated_elf(path))
+    return fail(fmt::format("not a shared library this machine can load ({})", *why));
   ::dlerror();
   void* handle = ::dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);  // never dlclose()d
   if (!handle) {
@@ -748,6 +787,7 @@ bool load_plugin(Registry& registry, const std::string& path) {
   rec.abi = fmt::format("{}.{}", abi->abi_major, abi->abi_minor);
   if (abi->name) rec.name = abi->name;
   if (abi->version) rec.version = abi->version;
+  bool refused = !plugin.refused.empty();
   for (auto& f : plugin.refused) r.failures.push_back(std::move(f));
   for (auto& k : plugin.kernels) {
     const std::string name = k.name;
@@ -756,8 +796,12 @@ bool load_plugin(Registry& registry, const std::string& path) {
       rec.kernels.push_back(name);
     } catch (const Error& e) {
       r.failures.push_back({path, e.what()});
+      refused = true;
     }
   }
+  // Every kernel it registered was refused (each recorded above): it added nothing, so it
+  // failed to load, as any other plugin that cannot be used.
+  if (refused && rec.kernels.empty()) return false;
   r.canonical.push_back(canonical.string());
   r.loaded.push_back(std::move(rec));
   return true;

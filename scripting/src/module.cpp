@@ -784,7 +784,11 @@ py::list load_native_plugin(const std::string& path) {
   const bool ok = without_gil([&] { return load_plugin(Registry::global(), path); });
   const auto failures = plugin_failures();
   if (!ok) {
-    const std::string reason = failures.size() > failures_before ? failures.back().reason : "unknown";
+    // Every reason of this load (a plugin whose kernels were all refused has one each).
+    std::string reason;
+    for (std::size_t i = failures_before; i < failures.size(); ++i)
+      if (failures[i].file == path) reason += (reason.empty() ? "" : "; ") + failures[i].reason;
+    if (reason.empty()) reason = "unknown";
     PyErr_SetString(PyExc_ImportError, fmt::format("cannot load plugin {}: {}", path, reason).c_str());
     throw py::error_already_set();
   }

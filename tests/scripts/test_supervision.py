@@ -7,7 +7,6 @@ kernels at once, and results are bit-identical at any thread count. Run as
 """
 
 import os
-import queue
 import signal
 import subprocess
 import sys
@@ -29,15 +28,10 @@ CHILD = os.path.join(HERE, "_interrupt_child.py")
 
 # The promises under test: a running kernel stops within this long of Ctrl-C or its timeout.
 RESPONSE_S = 0.5
-# CPU time the child spends after printing "started" before the signal: nothing but the
-# kernel runs then, so this shows it is inside the kernel (a progress callable would show it
-# too, but would move the call off the plain run-on-the-calling-thread path under test).
-KERNEL_CPU_S = 0.2
 # When a SIGALRM fires during a plain call on this thread (which nothing can watch from
 # outside while it runs): long after the call began, long before it would end (minutes).
 ALARM_AFTER_S = 0.3
-# Generous limits for things that only bound a hang (start-up, exit), not a promise.
-START_LIMIT_S = 60.0
+# A generous limit that only bounds a hang (exit), not a promise.
 EXIT_LIMIT_S = 30.0
 
 OUTPUTS = ("pos", "vel", "energy", "momentum")
@@ -49,83 +43,16 @@ def nbody_inputs(n, steps, seed):
                 mass=rng.uniform(0.5, 1.5, n), dt=1e-3, steps=steps)
 
 
-class Child:
-    """A simhost child process whose stdout lines are read, with arrival times, as they come."""
-
-    def __init__(self, mode):
-        self.proc = subprocess.Popen([SIMHOST_BIN, CHILD, mode], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        self.lines = queue.Queue()
-        self.stderr = []
-        threading.Thread(target=self._read_stdout, daemon=True).start()
-        threading.Thread(target=lambda: self.stderr.append(self.proc.stderr.read()),
-                         daemon=True).start()
-
-    def _read_stdout(self):
-        for line in self.proc.stdout:
-            self.lines.put((time.monotonic(), line.rstrip("\n")))
-        self.lines.put((time.monotonic(), None))  # end of output
-
-    def next_line(self, limit):
-        """(arrival time, line) of the next line; line None at the end of the output."""
-        try:
-            return self.lines.get(timeout=limit)
-        except queue.Empty:
-            raise AssertionError(f"the child printed nothing for {limit} s") from None
-
-    def wait_started(self):
-        while True:
-            _, line = self.next_line(START_LIMIT_S)
-            assert line is not None, f"the child ended before starting: {self.stderr_text()}"
-            assert not line.startswith("sigint-handler"), (
-                "the child has no KeyboardInterrupt handler for SIGINT (inherited SIG_IGN?): "
-                + line)
-            if line == "started":
-                return
-
-    def cpu_seconds(self):
-        """User + system CPU time of the child so far (/proc/PID/stat fields 14 and 15)."""
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def wait_kernel_running(self):
-        """After wait_started(): waits until the child has burnt KERNEL_CPU_S of CPU time
-        in its kernel call."""
-        start = self.cpu_seconds()
-        end = time.monotonic() + START_LIMIT_S
-        while self.cpu_seconds() - start < KERNEL_CPU_S:
-            assert self.proc.poll() is None, f"the child ended early: {self.stderr_text()}"
-            assert time.monotonic() < end, "the child's kernel never ran"
-            time.sleep(0.01)
-
-    def stderr_text(self, limit=5.0):
-        try:
-            self.proc.wait(limit)
-        except subprocess.TimeoutExpired:
-            return "<still running>"
-        time.sleep(0.1)
-        return "".join(self.stderr)
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-def ensure_sigint_not_ignored():
-    # A child inherits an ignored SIGINT (e.g. when this test itself was started in the
-    # background by a shell), and Python then installs no KeyboardInterrupt handler: the test
-    # would test nothing. Our own handler is reset to the default in the child at exec.
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+def Child(mode):
+    """The host running _interrupt_child.py in `mode`, its output read as it comes."""
+    return simhost_testing.Child([SIMHOST_BIN, CHILD, mode])
 
 
 # ---- Ctrl-C ----------------------------------------------------------------------------
 
 
 def test_ctrl_c_interrupts_kernel_and_process_stays_healthy():
-    ensure_sigint_not_ignored()
+    simhost_testing.ensure_sigint_not_ignored()
     reference = simhost.kernels.nbody(**short_inputs())
     child = Child("caught")
     try:
@@ -154,7 +81,7 @@ def test_ctrl_c_interrupts_kernel_and_process_stays_healthy():
 
 
 def test_uncaught_ctrl_c_ends_process_by_sigint():
-    ensure_sigint_not_ignored()
+    simhost_testing.ensure_sigint_not_ignored()
     child = Child("uncaught")
     try:
         child.wait_started()

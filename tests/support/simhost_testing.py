@@ -6,7 +6,11 @@ module on PYTHONPATH, which CTest sets. A test file lists its test functions and
 """
 
 import os
+import queue
+import signal
+import subprocess
 import sys
+import threading
 import time
 import traceback
 
@@ -77,3 +81,89 @@ def assert_same_result(r, ref, label):
     assert list(r) == list(ref), (label, list(r), list(ref))
     for name in ref:
         assert same_bits(r[name], ref[name]), f"{label}: output {name!r} differs bitwise"
+
+
+def ensure_sigint_not_ignored():
+    """Makes SIGINT raise KeyboardInterrupt here again when it is ignored (as in a test started
+    in the background by a shell): a child inherits an ignored SIGINT and Python then installs
+    no KeyboardInterrupt handler, so a Ctrl-C test would test nothing. This process's own
+    handler is reset to the default in a child at exec."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+class Child:
+    """A real child process (the host running a script) whose stdout lines are read, with
+    their arrival times, as they come: for tests that signal it and time its answers.
+
+    The child's protocol: it prints 'sigint-handler ...' first when SIGINT would not raise
+    KeyboardInterrupt in it, and 'started' just before the call under test; every line is
+    flushed at once."""
+
+    #: Generous limits that only bound a hang (start-up), not a promise.
+    START_LIMIT_S = 60.0
+    #: CPU time the child spends after 'started' before wait_kernel_running() returns: nothing
+    #: but the kernel runs then, so this shows it is inside the kernel (a progress callable
+    #: would show it too, but would move the call off the plain run-on-the-calling-thread
+    #: path under test).
+    KERNEL_CPU_S = 0.2
+
+    def __init__(self, argv, env=None):
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=env)
+        self.lines = queue.Queue()
+        self.stderr = []
+        threading.Thread(target=self._read_stdout, daemon=True).start()
+        threading.Thread(target=lambda: self.stderr.append(self.proc.stderr.read()),
+                         daemon=True).start()
+
+    def _read_stdout(self):
+        for line in self.proc.stdout:
+            self.lines.put((time.monotonic(), line.rstrip("\n")))
+        self.lines.put((time.monotonic(), None))  # end of output
+
+    def next_line(self, limit):
+        """(arrival time, line) of the next line; line None at the end of the output."""
+        try:
+            return self.lines.get(timeout=limit)
+        except queue.Empty:
+            raise AssertionError(f"the child printed nothing for {limit} s") from None
+
+    def wait_started(self):
+        while True:
+            _, line = self.next_line(self.START_LIMIT_S)
+            assert line is not None, f"the child ended before starting: {self.stderr_text()}"
+            assert not line.startswith("sigint-handler"), (
+                "the child has no KeyboardInterrupt handler for SIGINT (inherited SIG_IGN?): "
+                + line)
+            if line == "started":
+                return
+
+    def cpu_seconds(self):
+        """User + system CPU time of the child so far (/proc/PID/stat fields 14 and 15)."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def wait_kernel_running(self):
+        """After wait_started(): waits until the child has burnt KERNEL_CPU_S of CPU time
+        in its kernel call."""
+        start = self.cpu_seconds()
+        end = time.monotonic() + self.START_LIMIT_S
+        while self.cpu_seconds() - start < self.KERNEL_CPU_S:
+            assert self.proc.poll() is None, f"the child ended early: {self.stderr_text()}"
+            assert time.monotonic() < end, "the child's kernel never ran"
+            time.sleep(0.01)
+
+    def stderr_text(self, limit=5.0):
+        try:
+            self.proc.wait(limit)
+        except subprocess.TimeoutExpired:
+            return "<still running>"
+        time.sleep(0.1)
+        return "".join(self.stderr)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

@@ -30,8 +30,9 @@ struct PluginFailure {
 /// unloaded), the ABI check before any of its code is called, its init, and each kernel it
 /// registers. Never throws for a bad plugin: returns false and records the failure (see
 /// plugin_failures()); a kernel it registers that is refused (bad descriptor, a name already
-/// registered) is recorded as a failure while its other kernels load. Loading the same file
-/// twice loads it once. Thread-safe.
+/// registered) is recorded as a failure while its other kernels load, and a plugin whose
+/// kernels are all refused failed (false). Loading the same file twice loads it once.
+/// Thread-safe.
 bool load_plugin(Registry& registry, const std::string& path);
 
 /// What loaded and what failed so far, in order. Thread-safe.

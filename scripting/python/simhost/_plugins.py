@@ -156,6 +156,7 @@ def call(core, name, params, timeout):
             value.flags.writeable = False
         args[key] = value
     limit = deadline.get()
+    mine = None
     if timeout is not None:
         mine = time.monotonic() + float(timeout)
         limit = mine if limit is None else min(limit, mine)
@@ -164,6 +165,12 @@ def call(core, name, params, timeout):
     started = time.perf_counter()
     try:
         got = k.fn(**args)
+    except TimeoutError as e:
+        # A kernel it called was given the time left of this call's timeout and ran out:
+        # the timeout the caller set is this kernel's, so the message names it.
+        if mine is not None and time.monotonic() >= mine:
+            raise TimeoutError(f"{name}() did not finish within timeout={timeout} s: {e}") from e
+        raise
     finally:
         running -= 1
         deadline.reset(token)
