@@ -744,8 +744,12 @@ bool load_plugin(Registry& registry, const std::string& path) {
     return fail("it exports no simhost_plugin_abi symbol, so it is not a simhost plugin (build it "
                 "with SIMHOST_PLUGIN() from simhost/plugin.hpp or export the two symbols of "
                 "simhost/plugin.h)");
-  const std::string accepted = fmt::format("this host accepts ABI {}.0 to {}.{}", SIMHOST_ABI_MAJOR,
-                                           SIMHOST_ABI_MAJOR, SIMHOST_ABI_MINOR);
+  // "this host accepts ABI 1.0" or "... ABI 1.0 to 1.3".
+  const std::string accepted =
+      SIMHOST_ABI_MINOR == 0
+          ? fmt::format("this host accepts ABI {}.0", SIMHOST_ABI_MAJOR)
+          : fmt::format("this host accepts ABI {}.0 to {}.{}", SIMHOST_ABI_MAJOR, SIMHOST_ABI_MAJOR,
+                        SIMHOST_ABI_MINOR);
   if (abi->struct_size < offsetof(SimhostPluginAbi, abi_minor) + sizeof(abi->abi_minor))
     return fail(fmt::format("its simhost_plugin_abi has struct_size {}, too small to be one", abi->struct_size));
   if (abi->abi_major != SIMHOST_ABI_MAJOR)

@@ -159,8 +159,13 @@ def test_simhost_plugins_lists_it_from_SIMHOST_PLUGIN_PATH():
     folder = os.path.dirname(b.plugin)
     listing = user([b.host, "plugins"], SIMHOST_PLUGIN_PATH=folder).stdout
     assert f"plugin folders: {folder}, " in listing, listing
-    assert (f"loaded (1):\n  {b.plugin} (native, ABI 1.0, my_kernels 0.1.0): "
-            "damped_oscillators\n") in listing, listing
+    # SIMHOST_PLUGIN_PATH first, then the installed folder with simhost's own plugins.
+    installed = os.path.join(b.package, "plugins")
+    assert (f"loaded (3):\n  {b.plugin} (native, ABI 1.0, my_kernels 0.1.0): "
+            "damped_oscillators\n"
+            f"  {installed}/gray_scott.so (native, ABI 1.0, gray_scott 1.0): gray_scott\n"
+            f"  {installed}/heat_implicit.so (native, ABI 1.0, heat_implicit 1.0): heat_implicit\n"
+            ) in listing, listing
     assert "failed (0):" in listing, listing
     # and a script then finds the kernel without --plugin
     _, source, _ = run_script([b.host, b.script], SIMHOST_PLUGIN_PATH=folder)

@@ -63,7 +63,8 @@ def host_abi():
 
 
 ABI_MAJOR, ABI_MINOR = host_abi()
-ACCEPTED = f"this host accepts ABI {ABI_MAJOR}.0 to {ABI_MAJOR}.{ABI_MINOR}"
+ACCEPTED = (f"this host accepts ABI {ABI_MAJOR}.0" if ABI_MINOR == 0
+            else f"this host accepts ABI {ABI_MAJOR}.0 to {ABI_MAJOR}.{ABI_MINOR}")
 NOT_LOADABLE = "not a shared library this machine can load"
 
 # The scratch folder of this run (made in main()).
@@ -197,8 +198,8 @@ def loaded_size(image):
 
 BAD_DESCRIPTOR_REASONS = [
     "a kernel has no name",
-    "cannot register kernel 'Bad-Name': the name must be a Python identifier starting with a "
-    "lower-case letter",
+    "cannot register kernel 'Bad-Name': the name must be an identifier (ASCII letters, digits "
+    "and '_') starting with a lower-case letter",
     "kernel 'bad_dtype': parameter 'x' has the unknown dtype 42 (expected SIMHOST_DTYPE_FLOAT64, "
     "_INT64, _INT32, _INT8 or _BOOL)",
     "cannot register kernel 'bad_default': the default of 'dt' is invalid: bad_default(): "
@@ -527,6 +528,7 @@ def test_c_scale_values():
     assert same_bits(x, keep), "the input was modified"
     assert same_bits(simhost.run("c_scale", x=x).y, x)  # factor defaults to 1
     r = simhost.run("c_scale", x=[1.0, 2.0, 3.0, 4.0], factor=2.5)
+    assert r.provenance["plugin"] == path and r.provenance["kernel"] == "c_scale", r.provenance
     assert list(r.y) == [2.5, 5.0, 7.5, 10.0] and r.total == 25.0
     # The binder's checks and messages, as for built-in kernels.
     expect_raises(TypeError, lambda: simhost.kernels.c_scale(x=x, factor="double"),

@@ -41,7 +41,10 @@ def check_provenance(r, params, before, after, threads):
     """r's provenance against what the caller knows independently."""
     prov = r.provenance
     assert set(prov) == PROVENANCE_KEYS, sorted(prov)
-    assert prov["kernel"] == r.kernel and prov["plugin"] is None   # built-in kernels
+    # The plugin file for plugin kernels, None for built-in ones.
+    source = simhost.describe(r.kernel)["source"]
+    plugin = None if source == "built-in" else source.removeprefix("Python ").removeprefix("plugin ")
+    assert prov["kernel"] == r.kernel and prov["plugin"] == plugin, (prov["plugin"], source)
     assert prov["simhost"] == simhost.__version__
     assert prov["host"] == socket.gethostname()
     assert prov["threads"] == threads

@@ -185,6 +185,18 @@ def _static_provenance():
     return _static
 
 
+def _plugin_file(kernel):
+    """The file of the plugin (native or Python) kernel `kernel` comes from, or None."""
+    try:
+        source = _native().describe(kernel)["source"]
+    except LookupError:
+        return None
+    for prefix in ("Python plugin ", "plugin "):
+        if source.startswith(prefix):
+            return source[len(prefix):]
+    return None
+
+
 def _make_provenance(kernel, params, seconds, started, threads):
     from datetime import datetime, timezone
 
@@ -194,7 +206,7 @@ def _make_provenance(kernel, params, seconds, started, threads):
     return {
         "simhost": static["simhost"],
         "kernel": kernel,
-        "plugin": None,  # the plugin file a kernel came from; None for built-in kernels
+        "plugin": _plugin_file(kernel),  # the plugin file a kernel came from; None: built-in
         "params": dict(params),
         # Every seeded kernel takes its seed as `seed` (the runtime's seed_param()).
         "seeds": {k: params[k] for k in ("seed",) if k in params},
