@@ -57,12 +57,15 @@ class BuildWithCMake(Command):
             run(["cmake", "-S", ROOT, "-B", build_dir, "-G", "Ninja",
                  "-DCMAKE_BUILD_TYPE=Release", f"-DPython3_EXECUTABLE={python}",
                  "-DSIMHOST_BUILD_TESTS=OFF"])
-        run(["cmake", "--build", build_dir, "--target", "simhost", "simhost_extension"])
+        # Everything `cmake --install` installs: the host, the extension, the in-tree plugins.
+        run(["cmake", "--build", build_dir])
         shutil.rmtree(STAGE, ignore_errors=True)
         run(["cmake", "--install", build_dir, "--prefix", STAGE])
         package = None
         for dirpath, dirnames, _ in os.walk(os.path.join(STAGE, "lib")):
-            if "simhost" in dirnames:
+            # The package (lib/python3.X/...-packages/simhost), not lib/cmake/simhost.
+            if "simhost" in dirnames and os.path.exists(
+                    os.path.join(dirpath, "simhost", "__init__.py")):
                 package = os.path.join(dirpath, "simhost")
                 break
         if package is None:

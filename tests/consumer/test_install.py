@@ -26,13 +26,14 @@ PYTHON = os.environ.get("SIMHOST_PYTHON", "/usr/bin/python3")
 SOURCE = os.environ["SIMHOST_SOURCE_DIR"]
 BUILD = os.environ["SIMHOST_BUILD_DIR"]
 
-# Prints where simhost came from, then every output of two kernels as hex float bits.
+# Prints where simhost came from, then every output of two built-in kernels and of the two
+# in-tree plugins (installed with the package) as hex float bits.
 SCRIPT = textwrap.dedent("""
     import sys
     import numpy as np
     import simhost
     print("package", simhost.__file__)
-    for name in ("nbody", "heat2d"):
+    for name in ("nbody", "heat2d", "gray_scott", "heat_implicit"):
         r = simhost.run(name, **simhost.describe(name)["example"])
         for k in sorted(r):
             print(name, k, np.asarray(r[k], dtype=np.float64).tobytes().hex())
