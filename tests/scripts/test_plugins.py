@@ -637,8 +637,8 @@ def test_safe_mode_loads_no_folder_plugin_but_plugin_options():
 def crash_env():
     """Under a sanitizer, which catches SIGSEGV itself and exits with a status instead: let the
     signal end the process, as it does in a release build."""
-    return {name: os.environ[name] + ":handle_segv=0"
-            for name in ("ASAN_OPTIONS", "TSAN_OPTIONS") if os.environ.get(name)}
+    return {name: ":".join(filter(None, (os.environ.get(name), "handle_segv=0")))
+            for name in ("ASAN_OPTIONS", "TSAN_OPTIONS")}
 
 
 def test_plugins_check():

@@ -109,10 +109,12 @@ def plugins_check(path):
     child = subprocess.Popen([sys.executable, "-c", code, path], stdout=subprocess.PIPE,
                              env=env, text=True)
     phase = "while starting"
+    reported = False  # the child printed a FAIL line itself
     for line in child.stdout:
         if line.startswith(_PHASE):
             phase = line[len(_PHASE):].rstrip("\n")
         else:
+            reported = reported or line.startswith("FAIL ")
             sys.stdout.write(line)
     rc = child.wait()
     if rc < 0:
@@ -124,6 +126,8 @@ def plugins_check(path):
         return 1
     if rc == 0:
         print(f"{path}: all checks passed")
+    elif not reported:
+        print(f"FAIL {path}: the check ended with exit status {rc} {phase}", flush=True)
     return 1 if rc else 0
 
 
