@@ -155,6 +155,19 @@ class Child:
             assert time.monotonic() < end, "the child's kernel never ran"
             time.sleep(0.01)
 
+    def interrupt(self, response_s, limit_s):
+        """Sends SIGINT to the child, whose kernel runs (after wait_kernel_running()), and
+        asserts that it prints "interrupted" (its KeyboardInterrupt) within response_s."""
+        assert self.proc.poll() is None, f"the child ended early: {self.stderr_text()}"
+        sent = time.monotonic()
+        self.proc.send_signal(signal.SIGINT)
+        arrived, line = self.next_line(limit_s)
+        latency = arrived - sent
+        assert line == "interrupted", f"expected 'interrupted', got {line!r}: {self.stderr_text()}"
+        print(f"  KeyboardInterrupt {latency * 1000:.0f} ms after SIGINT")
+        assert latency < response_s, (
+            f"KeyboardInterrupt arrived {latency:.3f} s after SIGINT, promised < {response_s} s")
+
     def stderr_text(self, limit=5.0):
         try:
             self.proc.wait(limit)
