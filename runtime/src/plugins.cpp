@@ -391,13 +391,6 @@ T read_struct(const T* p, const char* what, std::string_view kernel) {
   return out;
 }
 
-bool is_identifier(std::string_view s) {
-  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
-  return std::all_of(s.begin(), s.end(), [](char ch) {
-    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '_';
-  });
-}
-
 std::string trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
@@ -447,6 +440,15 @@ std::vector<Dim> parse_shape(const char* text, const std::string& what) {
   return dims;
 }
 
+// The DType of a descriptor's array; `what` names the parameter or output.
+DType descriptor_dtype(SimhostDType d, const std::string& what) {
+  const auto dtype = dtype_from(d);
+  if (!dtype)
+    throw BadDescriptor{fmt::format("{} has the unknown dtype {} (expected SIMHOST_DTYPE_FLOAT64, "
+                                    "_INT64, _INT32, _INT8 or _BOOL)", what, d)};
+  return *dtype;
+}
+
 ParamSpec param_from(const SimhostParamDesc& d, std::string_view kernel) {
   const std::string name = text_or(d.name);
   const std::string what = fmt::format("kernel '{}': parameter '{}'", kernel, name);
@@ -467,11 +469,7 @@ ParamSpec param_from(const SimhostParamDesc& d, std::string_view kernel) {
                                       "_INT, _BOOL, _STRING or _ARRAY)", what, d.kind)};
   }
   if (p.kind == Kind::Array) {
-    const auto dtype = dtype_from(d.dtype);
-    if (!dtype)
-      throw BadDescriptor{fmt::format("{} has the unknown dtype {} (expected SIMHOST_DTYPE_FLOAT64, "
-                                      "_INT64, _INT32, _INT8 or _BOOL)", what, d.dtype)};
-    p.dtype = *dtype;
+    p.dtype = descriptor_dtype(d.dtype, what);
     p.shape = parse_shape(d.shape, what);
     for (const Dim& dim : p.shape)
       if (!dim.symbol.empty() && dim.offset != 0)
@@ -528,11 +526,7 @@ OutputSpec output_from(const SimhostOutputDesc& d, std::string_view kernel, cons
     throw BadDescriptor{fmt::format("{} has the kind {}: outputs are SIMHOST_KIND_ARRAY or "
                                     "SIMHOST_KIND_FLOAT", what, d.kind)};
   o.kind = Kind::Array;
-  const auto dtype = dtype_from(d.dtype);
-  if (!dtype)
-    throw BadDescriptor{fmt::format("{} has the unknown dtype {} (expected SIMHOST_DTYPE_FLOAT64, "
-                                    "_INT64, _INT32, _INT8 or _BOOL)", what, d.dtype)};
-  o.dtype = *dtype;
+  o.dtype = descriptor_dtype(d.dtype, what);
   o.shape = parse_shape(d.shape, what);
   // Each named dimension must be a named size of the array parameters or an int parameter.
   for (const Dim& dim : o.shape) {
@@ -645,11 +639,10 @@ SimhostStatus abi_register_kernel(SimhostPlugin* plugin, const SimhostKernelDesc
     return SIMHOST_STATUS_INVALID_TYPE;
   }
   try {
-    const SimhostKernelDesc d = read_struct(desc, "the kernel descriptor", "?");
-    KernelDef k = kernel_from(d, plugin->file);
-    // The registry's own rules (names, reserved names, defaults within bounds, the example).
-    plugin->registry->validate(k);
-    plugin->kernels.push_back(std::move(k));
+    if (!desc) throw BadDescriptor{"kernel '?': the kernel descriptor is NULL"};
+    // Every field checked, then the registry's own rules (names, reserved names, defaults
+    // within bounds, the example).
+    plugin->kernels.push_back(kernel_from_descriptor(*plugin->registry, *desc, plugin->file));
     return SIMHOST_STATUS_OK;
   } catch (const BadDescriptor& e) {
     t_error = e.message;

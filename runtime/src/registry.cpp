@@ -13,14 +13,6 @@ namespace simhost {
 
 namespace {
 
-bool is_identifier(std::string_view s) {
-  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) {
-    return std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
-           c == '_' || std::isupper(static_cast<unsigned char>(c));
-  });
-}
-
 using Reserved = std::vector<std::pair<std::string, std::string>>;
 
 // What reserves `name` (see Registry::reserve_parameter_names()), or null.

@@ -2,6 +2,7 @@
 #include "simhost/text.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -141,6 +142,13 @@ std::string describe_text(const KernelDef& k) {
   }
   out += fmt::format("\nProgress is counted in {}.\n", k.progress_unit);
   return out;
+}
+
+bool is_identifier(std::string_view s) noexcept {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+  });
 }
 
 }  // namespace simhost

@@ -814,12 +814,10 @@ void register_python_kernel(const py::dict& spec) {
     text.push_back(py::str(dict[key]).cast<std::string>());
     return text.back().c_str();
   };
-  auto kind_of = [](const std::string& k) -> SimhostKind {
-    if (k == "float") return SIMHOST_KIND_FLOAT;
-    if (k == "int") return SIMHOST_KIND_INT;
-    if (k == "bool") return SIMHOST_KIND_BOOL;
-    if (k == "str") return SIMHOST_KIND_STRING;
-    if (k == "array") return SIMHOST_KIND_ARRAY;
+  // The C ABI's kinds and dtypes have the runtime's values (Kind, DType).
+  auto kind_of = [](const std::string& name) -> SimhostKind {
+    for (Kind k : {Kind::Float, Kind::Int, Kind::Bool, Kind::String, Kind::Array})
+      if (kind_name(k) == name) return static_cast<SimhostKind>(k);
     return 0;
   };
   auto dtype_of_name = [](const std::string& d) -> SimhostDType {
@@ -827,18 +825,23 @@ void register_python_kernel(const py::dict& spec) {
       if (dtype_name(t) == d) return static_cast<SimhostDType>(t);
     return 0;
   };
+  // The fields parameters and outputs share.
+  auto common = [&](auto& d, const py::dict& from) {
+    d.struct_size = sizeof d;
+    d.kind = kind_of(from["kind"].cast<std::string>());
+    d.name = str(from, "name");
+    d.doc = str(from, "doc");
+    d.unit = str(from, "unit");
+    if (from.contains("dtype")) d.dtype = dtype_of_name(from["dtype"].cast<std::string>());
+    d.shape = str(from, "shape");
+    d.allow_nonfinite = from.contains("allow_nonfinite") && from["allow_nonfinite"].cast<bool>();
+  };
   std::vector<SimhostParamDesc> params;
   std::deque<std::vector<const char*>> choices;
   for (const auto& item : spec["params"].cast<py::list>()) {
     const py::dict p = item.cast<py::dict>();
     SimhostParamDesc d{};
-    d.struct_size = sizeof d;
-    d.kind = kind_of(p["kind"].cast<std::string>());
-    d.name = str(p, "name");
-    d.doc = str(p, "doc");
-    d.unit = str(p, "unit");
-    if (p.contains("dtype")) d.dtype = dtype_of_name(p["dtype"].cast<std::string>());
-    d.shape = str(p, "shape");
+    common(d, p);
     if (p.contains("default")) {
       const py::object v = p["default"];
       if (v.is_none()) {
@@ -868,21 +871,13 @@ void register_python_kernel(const py::dict& spec) {
       }
     d.choices = choices.back().data();
     d.n_choices = static_cast<std::int32_t>(choices.back().size());
-    d.allow_nonfinite = p.contains("allow_nonfinite") && p["allow_nonfinite"].cast<bool>();
     params.push_back(d);
   }
   std::vector<SimhostOutputDesc> outputs;
   for (const auto& item : spec["outputs"].cast<py::list>()) {
     const py::dict o = item.cast<py::dict>();
     SimhostOutputDesc d{};
-    d.struct_size = sizeof d;
-    d.kind = kind_of(o["kind"].cast<std::string>());
-    d.name = str(o, "name");
-    d.doc = str(o, "doc");
-    d.unit = str(o, "unit");
-    if (o.contains("dtype")) d.dtype = dtype_of_name(o["dtype"].cast<std::string>());
-    d.shape = str(o, "shape");
-    d.allow_nonfinite = o.contains("allow_nonfinite") && o["allow_nonfinite"].cast<bool>();
+    common(d, o);
     outputs.push_back(d);
   }
   SimhostKernelDesc d{};

@@ -14,6 +14,9 @@ namespace simhost {
 std::vector<std::string> close_matches(std::string_view word,
                                        const std::vector<std::string>& candidates,
                                        std::size_t limit = 3);
+/// True for a name of ASCII letters, digits and '_' that does not start with a digit (a
+/// kernel, parameter or output name; a named size of a shape).
+bool is_identifier(std::string_view s) noexcept;
 /// "'a', 'b' or 'c'".
 std::string quoted_list(const std::vector<std::string>& words, std::string_view last_sep = " or ");
 /// A number as Python's repr would write it (shortest round-trip form).
