@@ -180,7 +180,7 @@ def run(name, /, *, timeout=None, progress=None, **params):
     """
     if _before_first_call is not None:
         _before_first_call()
-    if _plugins.running:  # inside a Python kernel: at most the time it has left
+    if _plugins.deadline.get() is not None:  # inside a Python kernel: at most its time left
         timeout = _plugins.remaining(timeout)
     if name in _plugins.registry:
         return _run_python_kernel(name, timeout, progress, params)

@@ -26,9 +26,6 @@ registry = {}
 # The deadline (time.monotonic()) of the Python kernel this context runs inside, if any:
 # kernels it calls get at most the time that is left.
 deadline = contextvars.ContextVar("simhost_deadline", default=None)
-# How many Python kernels are running in the process (the per-call path looks at the
-# deadline only then).
-running = 0
 
 
 class Param(dict):
@@ -145,8 +142,8 @@ def remaining(timeout):
 
 
 def call(core, name, params, timeout):
-    """Runs Python kernel `name`: (outputs, bound params, seconds)."""
-    global running
+    """Runs Python kernel `name`: (outputs, bound params, seconds). `timeout` is at most the
+    time left to the Python kernel this one is called from (run() applies remaining())."""
     k = registry[name]
     bound, shapes = core._bind(name, params)
     args = {}
@@ -155,13 +152,9 @@ def call(core, name, params, timeout):
             value = value.view()
             value.flags.writeable = False
         args[key] = value
-    limit = deadline.get()
-    mine = None
-    if timeout is not None:
-        mine = time.monotonic() + float(timeout)
-        limit = mine if limit is None else min(limit, mine)
+    mine = None if timeout is None else time.monotonic() + float(timeout)
+    limit = deadline.get() if mine is None else mine
     token = deadline.set(limit)
-    running += 1
     started = time.perf_counter()
     try:
         got = k.fn(**args)
@@ -172,7 +165,6 @@ def call(core, name, params, timeout):
             raise TimeoutError(f"{name}() did not finish within timeout={timeout} s: {e}") from e
         raise
     finally:
-        running -= 1
         deadline.reset(token)
     seconds = time.perf_counter() - started
     if limit is not None and time.monotonic() > limit:
