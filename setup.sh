@@ -13,6 +13,9 @@ packages=(
   python3-pip python3-setuptools python3-wheel python3-venv libpython3.11-testsuite
   python3-tqdm  # progress bars (terminal and Jupyter), imported only when a bar is drawn
   python3-nbclient python3-nbformat python3-ipykernel  # tests/scripts/test_notebook.py runs a real notebook
+  # batches: the spec (TOML), the store (SQLite), MPI ranks, and reading results as DataFrames
+  libtomlplusplus-dev libsqlite3-dev libopenmpi-dev openmpi-bin python3-pandas
+  nlohmann-json3-dev libssl-dev  # run parameters as canonical JSON; SHA-256 run ids and file hashes
 )
 
 missing=()

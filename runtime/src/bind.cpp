@@ -227,6 +227,12 @@ Value check_value(const KernelDef& k, const ParamSpec& p, Value v,
 
 }  // namespace
 
+Value check_param(const KernelDef& k, const ParamSpec& p, Value v) {
+  std::vector<std::pair<std::string, std::int64_t>> sizes;
+  std::vector<std::pair<std::string, std::string>> size_source;
+  return check_value(k, p, std::move(v), sizes, size_source);
+}
+
 Args bind(const KernelDef& k, std::vector<std::pair<std::string, Value>> given) {
   for (std::size_t i = 0; i < given.size(); ++i) {
     if (!k.find_param(given[i].first)) throw_unexpected_argument(k, given[i].first);

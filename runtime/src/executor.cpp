@@ -596,6 +596,10 @@ bool run_here(const std::shared_ptr<Call>& call, CallerDuty* duty) {
   });
 }
 
+void run_nested(const std::shared_ptr<Call>& call) {
+  tbb::this_task_arena::isolate([&] { call->execute(); });
+}
+
 std::shared_ptr<Call> run_call(const KernelDef& kernel,
                                std::vector<std::pair<std::string, Value>> given) {
   auto call = prepare_call(kernel, std::move(given));

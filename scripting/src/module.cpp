@@ -930,6 +930,15 @@ py::tuple bind_for_python(const py::object& name, const py::dict& params) {
 
 }  // namespace
 
+namespace detail {
+py::dtype numpy_dtype(DType dtype) { return to_numpy(dtype); }
+std::vector<std::pair<std::string, Value>> values_from_python(
+    const KernelDef& kernel, const py::dict& params,
+    std::vector<std::pair<std::string, py::object>>& holders) {
+  return given_from_python(kernel, params, holders);
+}
+}  // namespace detail
+
 py::dict library_versions() {
   py::dict v;
   v["simhost"] = SIMHOST_VERSION;
@@ -991,6 +1000,7 @@ void bind_module(py::module_& m) {
     }
   });
 
+  detail::bind_batch(m);
   m.def("_run", &run_kernel, py::arg("name"), py::arg("params"), py::arg("timeout"),
         py::arg("progress"),
         "Runs a kernel, supervised, with the GIL released: timeout (seconds or None), "

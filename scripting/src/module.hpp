@@ -20,3 +20,25 @@ void bind_module(pybind11::module_& m);
 pybind11::dict library_versions();
 
 }  // namespace simhost
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "simhost/signature.hpp"
+
+namespace simhost::detail {
+
+/// The numpy dtype of a simhost dtype.
+pybind11::dtype numpy_dtype(DType dtype);
+
+/// A kernel's arguments from a dict of Python values, as simhost.run() converts them;
+/// `holders` keeps the memory of array arguments alive. Throws the binding errors.
+std::vector<std::pair<std::string, Value>> values_from_python(
+    const KernelDef& kernel, const pybind11::dict& params,
+    std::vector<std::pair<std::string, pybind11::object>>& holders);
+
+/// Binds simhost._core's batch functions (scripting/src/batch.cpp).
+void bind_batch(pybind11::module_& m);
+
+}  // namespace simhost::detail

@@ -63,6 +63,12 @@ class Args {
 /// contents (for bounds and finiteness) but never writes them.
 Args bind(const KernelDef& kernel, std::vector<std::pair<std::string, Value>> given);
 
+/// Converts and checks one parameter value on its own, as bind() does: its type (an int for a
+/// float parameter becomes that float), bounds, finiteness and choices; for an array its dtype,
+/// rank, fixed sizes and elements, but not the sizes it shares with other parameters. Returns
+/// the stored form. Throws ArgumentTypeError or ArgumentValueError worded as bind() words them.
+Value check_param(const KernelDef& kernel, const ParamSpec& param, Value value);
+
 /// The resolved shape of an output for these arguments, computed without overflow. Throws
 /// ArgumentValueError, naming the output and the parameters its size comes from, for a
 /// negative size or an array no machine can hold: a dimension, an element count or a byte

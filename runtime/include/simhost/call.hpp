@@ -59,6 +59,7 @@ class Call {
                                             const OutputAllocator*);
   friend void start(const std::shared_ptr<Call>&);
   friend bool run_here(const std::shared_ptr<Call>&, CallerDuty*);
+  friend void run_nested(const std::shared_ptr<Call>&);
   void execute() noexcept;
 
   const KernelDef& m_kernel;
@@ -98,6 +99,12 @@ void start(const std::shared_ptr<Call>& call);
 /// instead. `duty`, if given, is performed from the kernel's cancellation checks on this
 /// thread while it runs (see CallerDuty). Throws like start() when kernels cannot run here.
 bool run_here(const std::shared_ptr<Call>& call, CallerDuty* duty = nullptr);
+
+/// Runs a prepared call to its end on the calling thread, which must already be a thread of the
+/// process arena (inside a task started with enqueue(), such as a batch's lane). While the
+/// kernel's parallel loops wait, this thread runs only that call's work (tbb isolation), never
+/// another task of the arena, which would nest inside it.
+void run_nested(const std::shared_ptr<Call>& call);
 
 /// Cancels every call in progress and every call started from now on, for good: what a
 /// process does when it is interrupted while other threads are inside kernels, so that they
