@@ -10,6 +10,7 @@
 #include "module.hpp"
 #include "simhost/batch.hpp"
 #include "simhost/batch_spec.hpp"
+#include "simhost/executor.hpp"
 #include "simhost/npy.hpp"
 
 namespace py = pybind11;
@@ -22,7 +23,7 @@ py::object to_python(const Value& v) {
   if (const auto* a = std::get_if<ConstArrayView>(&v)) {
     py::array out(numpy_dtype(a->dtype), a->shape);
     if (a->bytes()) std::memcpy(out.mutable_data(), a->data, a->bytes());
-    return std::move(out);
+    return out;
   }
   if (const auto* d = std::get_if<double>(&v)) return py::float_(*d);
   if (const auto* i = std::get_if<std::int64_t>(&v)) return py::int_(*i);

@@ -36,7 +36,9 @@ constexpr std::string_view kUsage =
     "               [FILE | -c CMD | -m MODULE | -] [args...]\n"
     "       simhost run FILE [args...]\n"
     "       simhost kernels [NAME]\n"
-    "       simhost plugins [check FILE]\n";
+    "       simhost plugins [check FILE]\n"
+    "       simhost batch SPEC [--out DIR] [--jobs J] [--resume] [--retry-failed] [--dry-run]\n"
+    "       simhost batch status|export DIR\n";
 
 void print_help() {
   std::fputs(kUsage.data(), stdout);
@@ -54,6 +56,10 @@ void print_help() {
       "                    failed (file, reason)\n"
       "  plugins check FILE  load a plugin in a child process, validate its kernels and run\n"
       "                    their self-tests; a crash is reported, not suffered\n"
+      "  batch SPEC        run a parameter sweep (a TOML spec) into a SQLite store; resumable\n"
+      "                    (docs/batches.md; `simhost batch --help`)\n"
+      "  batch status DIR  counts and failed runs of a batch, running or not\n"
+      "  batch export DIR  write DIR/summary.csv\n"
       "\n"
       "options (before the script or command):\n"
       "  --threads N       thread budget for kernels (default: SIMHOST_THREADS, else all CPUs)\n"
@@ -379,7 +385,8 @@ int main(int argc, char** argv) {
   // The commands are the package's (simhost._cli), so that they see Python plugins too.
   static char dash_c[] = "-c";
   static char cli[] = "import sys, simhost._cli; sys.exit(simhost._cli.main(sys.argv[1:]))";
-  if (i < argc && (std::string_view(argv[i]) == "kernels" || std::string_view(argv[i]) == "plugins")) {
+  const std::string_view command = i < argc ? std::string_view(argv[i]) : std::string_view();
+  if (command == "kernels" || command == "plugins" || command == "batch") {
     python_argv.push_back(dash_c);
     python_argv.push_back(cli);
   }

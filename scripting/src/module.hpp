@@ -1,6 +1,7 @@
 // The one bind_module() shared by the host's embedded module and the importable extension.
 #pragma once
 
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include "simhost/registry.hpp"

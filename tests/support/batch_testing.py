@@ -37,7 +37,7 @@ CREATE TABLE runs (
   session INTEGER,
   finished TEXT
 );
-CREATE TABLE arrays (run TEXT NOT NULL, name TEXT NOT NULL, npy BLOB NOT NULL,
+CREATE TABLE arrays (idx INTEGER NOT NULL, name TEXT NOT NULL, npy BLOB NOT NULL,
                      PRIMARY KEY (run, name)) WITHOUT ROWID;
 """
 
@@ -127,7 +127,7 @@ def make_store(folder, statuses=("done", "failed", "done", "pending", "failed", 
                     np.save(os.path.join(folder, rel), array, allow_pickle=False)
                     where[name] = rel
                 else:
-                    con.execute("INSERT INTO arrays VALUES (?, ?, ?)", (rid, name, data))
+                    con.execute("INSERT INTO arrays VALUES (?, ?, ?)", (idx, name, data))
                     where[name] = "db"
             # "beta" and "status" clash with a parameter and a column: "reduce.beta", ...
             reduce = {"mean_m": float(outputs["magnetization"].mean()), "n": 50 + idx,

@@ -98,6 +98,8 @@ class BatchStore {
   std::int64_t m_done_before = 0, m_failed_before = 0;
   std::vector<std::int64_t> m_todo;
   std::vector<std::string> m_dirs_to_sync;
+  std::string m_all_db_json;  // the outputs column of a run whose outputs are all in the db
+  std::string m_now;          // the open group's time
 };
 
 /// Opens the store in `folder` (created if missing) for `spec`, taking the folder's lock (an

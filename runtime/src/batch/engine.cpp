@@ -278,24 +278,25 @@ void Engine::spawn_lanes() {
 }
 
 void Engine::lane() noexcept {
-  try {
-    for (;;) {
-      Work w;
-      {
-        std::lock_guard lock(m_mutex);
-        if (m_ready.empty() || m_stopping) break;
-        w = std::move(m_ready.front());
-        m_ready.pop_front();
+  for (;;) {
+    Work w;
+    {
+      // The lane ends in the same critical section that finds no work, so that work added
+      // meanwhile is never left without a lane (spawn_lanes() counts this one until then).
+      std::lock_guard lock(m_mutex);
+      if (m_ready.empty() || m_stopping || m_lane_error) {
+        --m_lanes;
+        break;
       }
-      execute(std::move(w));
+      w = std::move(m_ready.front());
+      m_ready.pop_front();
     }
-  } catch (...) {
-    std::lock_guard lock(m_mutex);
-    if (!m_lane_error) m_lane_error = std::current_exception();
-  }
-  {
-    std::lock_guard lock(m_mutex);
-    --m_lanes;
+    try {
+      execute(std::move(w));
+    } catch (...) {
+      std::lock_guard lock(m_mutex);
+      if (!m_lane_error) m_lane_error = std::current_exception();
+    }
   }
   m_cv.notify_all();
 }

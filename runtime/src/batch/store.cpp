@@ -118,8 +118,8 @@ CREATE TABLE runs (
   idx INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, params TEXT NOT NULL,
   status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, seconds REAL, error TEXT,
   reduce TEXT, outputs TEXT, session INTEGER, finished TEXT);
-CREATE TABLE arrays (run TEXT NOT NULL, name TEXT NOT NULL, npy BLOB NOT NULL,
-  PRIMARY KEY (run, name)) WITHOUT ROWID;
+CREATE TABLE arrays (idx INTEGER NOT NULL, name TEXT NOT NULL, npy BLOB NOT NULL,
+  PRIMARY KEY (idx, name)) WITHOUT ROWID;
 )sql";
 
 class Statement {
@@ -369,7 +369,7 @@ std::unique_ptr<BatchStore> open_store(const std::string& folder, const BatchSpe
                          "UPDATE runs SET status = ?, attempts = attempts + ?, seconds = ?, error = ?, "
                          "reduce = ?, outputs = ?, session = ?, finished = ? WHERE idx = ?",
                          -1, &s->m_update, nullptr) != SQLITE_OK ||
-      sqlite3_prepare_v2(s->m_db, "INSERT OR REPLACE INTO arrays (run, name, npy) VALUES (?, ?, ?)",
+      sqlite3_prepare_v2(s->m_db, "INSERT OR REPLACE INTO arrays (idx, name, npy) VALUES (?, ?, ?)",
                          -1, &s->m_array, nullptr) != SQLITE_OK)
     throw Error(fmt::format("batch store: {}", sqlite3_errmsg(s->m_db)));
   return s;
@@ -399,6 +399,7 @@ void BatchStore::write(const RunResult& r) {
   }
   const BatchRun& run = m_spec->runs.at(static_cast<std::size_t>(r.index));
   json where = json::object();
+  bool all_db = true;
   for (const auto& o : r.outputs) {
     if (o.npy.size() > kFileOutputBytes) {
       const std::string rel = fmt::format("arrays/{}/{}.npy", run.id, o.name);
@@ -409,9 +410,10 @@ void BatchStore::write(const RunResult& r) {
       write_file_durably(m_folder + "/" + rel, o.npy);
       m_dirs_to_sync.push_back(dir);
       where[o.name] = rel;
+      all_db = false;
     } else {
       sqlite3_reset(m_array);
-      bind_text(m_array, 1, run.id);
+      sqlite3_bind_int64(m_array, 1, r.index);
       bind_text(m_array, 2, o.name);
       sqlite3_bind_blob64(m_array, 3, o.npy.data(), o.npy.size(), SQLITE_STATIC);
       if (sqlite3_step(m_array) != SQLITE_DONE)
@@ -427,10 +429,16 @@ void BatchStore::write(const RunResult& r) {
   else bind_text(m_update, 4, r.error);
   if (r.reduce_json.empty()) sqlite3_bind_null(m_update, 5);
   else bind_text(m_update, 5, r.reduce_json);
-  if (r.ok) bind_text(m_update, 6, where.dump());
+  if (r.ok && all_db) {
+    if (m_all_db_json.empty()) m_all_db_json = where.dump();  // the same for every such run
+    bind_text(m_update, 6, m_all_db_json);
+  } else if (r.ok) {
+    bind_text(m_update, 6, where.dump());
+  }
   else sqlite3_bind_null(m_update, 6);
   sqlite3_bind_int64(m_update, 7, m_session);
-  bind_text(m_update, 8, utc_now());
+  if (m_now.empty()) m_now = utc_now();  // the group's time, taken at its first row
+  bind_text(m_update, 8, m_now);
   sqlite3_bind_int64(m_update, 9, r.index);
   if (sqlite3_step(m_update) != SQLITE_DONE)
     throw Error(fmt::format("batch store: {}", sqlite3_errmsg(m_db)));
@@ -448,6 +456,7 @@ void BatchStore::commit() {
   }
   exec("COMMIT");
   m_in_group = false;
+  m_now.clear();
 }
 
 void BatchStore::end_session() {

@@ -283,4 +283,10 @@ def __getattr__(name):
     if name in ("Future", "submit", "arun"):
         _load_futures()
         return globals()[name]
+    if name in ("batch", "BatchSummary"):  # batches on first use: they import more
+        from . import _batch_run
+        return getattr(_batch_run, name)
+    if name in ("open_batch", "Batch"):
+        from . import _batch
+        return getattr(_batch, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

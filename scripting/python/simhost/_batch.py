@@ -305,14 +305,15 @@ class Batch:
         import numpy as np
 
         with _Reader(self._store) as con:
-            rid, status, error, outputs = self._row(con, run_id, "id, status, error, outputs")
+            idx, rid, status, error, outputs = self._row(con, run_id,
+                                                         "idx, id, status, error, outputs")
             if status != "done":
                 if status == "failed":
                     raise ValueError(f"run {rid} failed, so it has no outputs: {error}")
                 raise ValueError(f"run {rid} is {status}: it has no outputs yet (the batch has "
                                  f"not run it; `simhost batch SPEC --resume` does)")
             where = json.loads(outputs) if outputs else {}
-            blobs = dict(con.execute("SELECT name, npy FROM arrays WHERE run = ?", (rid,)))
+            blobs = dict(con.execute("SELECT name, npy FROM arrays WHERE idx = ?", (idx,)))
         result = {}
         for name, place in where.items():
             if place == "db":

@@ -250,7 +250,7 @@ def default_out(spec):
 
 
 def _versions():
-    v = dict(_core.versions()) if hasattr(_core, "versions") else {}
+    v = dict(_core._library_versions())
     v.update({"simhost": _core.__version__, "python": platform.python_version(),
               "numpy": np.__version__})
     b = _core._batch_versions()

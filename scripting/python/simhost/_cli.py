@@ -1,6 +1,6 @@
-"""The host's commands that read the registry: `simhost kernels [NAME]` and
-`simhost plugins [check FILE]` (run by the host binary with the package imported, so Python
-plugins are listed too)."""
+"""The host's commands: `simhost kernels [NAME]`, `simhost plugins [check FILE]` and
+`simhost batch ...` (run by the host binary with the package imported, so Python plugins are
+seen too)."""
 
 import os
 import signal
@@ -146,4 +146,7 @@ def main(argv):
             return plugins_check(args[1])
         return _error(f"unknown 'plugins' command '{args[0]}'; use `simhost plugins` or "
                       f"`simhost plugins check FILE`")
+    if command == "batch":
+        from simhost import _batch_run
+        return _batch_run.main(args, _error)
     return _error(f"unknown command '{command}'")
