@@ -200,6 +200,9 @@ void bind_batch(py::module_& m) {
   m.def("_run_batch", &run, py::arg("spec"), py::arg("out"), py::arg("jobs"), py::arg("resume"),
         py::arg("retry_failed"), py::arg("command"), py::arg("versions"), py::arg("plugins"),
         py::arg("hooks"), "Runs a batch (see simhost.batch()); returns its summary as a dict.");
+  m.def("_batch_finish", [](int code) {
+    if (BatchTransport* t = batch_transport()) t->finish(code);
+  }, "Ends this rank's MPI part before the process exits with `code` (no-op without MPI).");
   m.def("_batch_versions", [] {
     py::dict v;
     v["sqlite"] = sqlite3_libversion();

@@ -18,6 +18,7 @@
 #include "simhost/cpu.hpp"
 #include "simhost/error.hpp"
 #include "simhost/executor.hpp"
+#include "simhost/batch_mpi.hpp"
 #include "simhost/kernels.hpp"
 #include "simhost/plugins.hpp"
 #include "simhost/registry.hpp"
@@ -390,9 +391,20 @@ int main(int argc, char** argv) {
     python_argv.push_back(dash_c);
     python_argv.push_back(cli);
   }
+  // Under mpirun (or srun), a batch's ranks talk over MPI; nothing else uses it.
+  if (command == "batch" && simhost::launched_by_mpi()) {
+    try {
+      simhost::set_batch_transport(simhost::start_mpi());
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "simhost: {}\n", e.what());
+      return 1;
+    }
+  }
   if (i < argc && std::string_view(argv[i]) == "run") {
     if (++i >= argc) usage_error("'run' needs a script: simhost run FILE [args...]");
   }
   for (; i < argc; ++i) python_argv.push_back(argv[i]);
-  return run_python(static_cast<int>(python_argv.size()), python_argv.data());
+  const int code = run_python(static_cast<int>(python_argv.size()), python_argv.data());
+  simhost::finish_mpi(code);
+  return code;
 }

@@ -975,6 +975,7 @@ void bind_module(py::module_& m) {
 
   static py::exception<KernelError> kernel_error(m, "KernelError", PyExc_RuntimeError);
   static py::exception<UnknownKernelError> unknown_kernel(m, "UnknownKernelError", PyExc_LookupError);
+  static py::exception<BatchError> batch_error(m, "BatchError", PyExc_RuntimeError);
   py::register_exception_translator([](std::exception_ptr p) {
     try {
       if (p) std::rethrow_exception(p);
@@ -993,6 +994,8 @@ void bind_module(py::module_& m) {
     } catch (const Cancelled& e) {
       py::object cancelled = py::module_::import("concurrent.futures").attr("CancelledError");
       PyErr_SetString(cancelled.ptr(), e.what());
+    } catch (const BatchError& e) {
+      PyErr_SetString(batch_error.ptr(), e.what());
     } catch (const ForkedProcessError& e) {
       PyErr_SetString(kernel_error.ptr(), python_words(e).c_str());
     } catch (const Error& e) {

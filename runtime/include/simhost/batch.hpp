@@ -94,6 +94,10 @@ class BatchTransport {
   virtual void broadcast(std::string& bytes) = 0;
   /// Ends every rank of the job with `code` (a rank that cannot go on).
   [[noreturn]] virtual void abort(int code) = 0;
+  /// Ends this rank's part in the job before the process exits with `exit_code`: normally
+  /// for 0 and 1 (every run was handled), else by aborting the job, so that no rank waits
+  /// for this one forever. Nothing may be sent afterwards.
+  virtual void finish(int exit_code) = 0;
 };
 
 /// The transport of this process, or null outside an MPI job. Set once by the host binary

@@ -94,6 +94,14 @@ class KernelError : public Error {
   using Error::Error;
 };
 
+/// A batch cannot start or go on: its folder is locked by another batch, holds another batch
+/// (or one to resume without saying so), or its store cannot be written. Python:
+/// simhost.BatchError (a RuntimeError).
+class BatchError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// Kernels cannot run in this process: it was forked from one whose kernel threads had
 /// started (oneTBB is not fork-safe). what() says so; a front end adds how its users start
 /// processes instead (Python: multiprocessing's start methods). Python: simhost.KernelError.

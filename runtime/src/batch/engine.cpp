@@ -565,7 +565,7 @@ BatchSummary Engine::run() {
     std::string digest = mine;
     m_transport->broadcast(digest);
     if (digest != mine)
-      throw Error(fmt::format("rank {}: the batch differs from rank 0's (a different spec or input "
+      throw BatchError(fmt::format("rank {}: the batch differs from rank 0's (a different spec or input "
                               "file on this machine); every rank must see the same files",
                               rank()));
   }

@@ -36,7 +36,7 @@ struct Reader {
   const std::string& bytes;
   std::size_t at = 0;
   std::uint64_t u64() {
-    if (bytes.size() - at < 8) throw Error("malformed batch result message (truncated)");
+    if (bytes.size() - at < 8) throw BatchError("malformed batch result message (truncated)");
     std::uint64_t v;
     std::memcpy(&v, bytes.data() + at, 8);
     at += 8;
@@ -44,7 +44,7 @@ struct Reader {
   }
   std::string str() {
     const std::uint64_t n = u64();
-    if (bytes.size() - at < n) throw Error("malformed batch result message (truncated)");
+    if (bytes.size() - at < n) throw BatchError("malformed batch result message (truncated)");
     std::string s = bytes.substr(at, n);
     at += n;
     return s;
@@ -82,7 +82,7 @@ RunResult decode_result(const std::string& bytes) {
   r.error = in.str();
   r.reduce_json = in.str();
   const std::uint64_t n = in.u64();
-  if (n > 1'000'000) throw Error("malformed batch result message (output count)");
+  if (n > 1'000'000) throw BatchError("malformed batch result message (output count)");
   for (std::uint64_t i = 0; i < n; ++i) {
     RunOutput o;
     o.name = in.str();
@@ -126,7 +126,7 @@ class Statement {
  public:
   Statement(sqlite3* db, const char* sql) : m_db(db) {
     if (sqlite3_prepare_v2(db, sql, -1, &m_stmt, nullptr) != SQLITE_OK)
-      throw Error(fmt::format("batch store: {} ({})", sqlite3_errmsg(db), sql));
+      throw BatchError(fmt::format("batch store: {} ({})", sqlite3_errmsg(db), sql));
   }
   ~Statement() { sqlite3_finalize(m_stmt); }
   Statement(const Statement&) = delete;
@@ -135,7 +135,7 @@ class Statement {
   bool step() {
     const int rc = sqlite3_step(m_stmt);
     if (rc == SQLITE_ROW) return true;
-    if (rc != SQLITE_DONE) throw Error(fmt::format("batch store: {}", sqlite3_errmsg(m_db)));
+    if (rc != SQLITE_DONE) throw BatchError(fmt::format("batch store: {}", sqlite3_errmsg(m_db)));
     return false;
   }
   std::string text(int col) const {
@@ -154,16 +154,16 @@ void bind_text(sqlite3_stmt* s, int i, const std::string& v) {
 
 void fsync_path(const std::string& path, int flags) {
   const int fd = ::open(path.c_str(), flags | O_CLOEXEC);
-  if (fd < 0) throw Error(fmt::format("batch store: cannot open {}: {}", path, std::strerror(errno)));
+  if (fd < 0) throw BatchError(fmt::format("batch store: cannot open {}: {}", path, std::strerror(errno)));
   const int rc = ::fsync(fd);
   ::close(fd);
-  if (rc != 0) throw Error(fmt::format("batch store: fsync of {} failed: {}", path, std::strerror(errno)));
+  if (rc != 0) throw BatchError(fmt::format("batch store: fsync of {} failed: {}", path, std::strerror(errno)));
 }
 
 void write_file_durably(const std::string& path, const std::string& bytes) {
   const std::string tmp = path + ".tmp";
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw Error(fmt::format("batch store: cannot write {}: {}", tmp, std::strerror(errno)));
+  if (fd < 0) throw BatchError(fmt::format("batch store: cannot write {}: {}", tmp, std::strerror(errno)));
   std::size_t done = 0;
   while (done < bytes.size()) {
     const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
@@ -171,14 +171,14 @@ void write_file_durably(const std::string& path, const std::string& bytes) {
     if (n < 0) {
       const int err = errno;
       ::close(fd);
-      throw Error(fmt::format("batch store: cannot write {}: {}", tmp, std::strerror(err)));
+      throw BatchError(fmt::format("batch store: cannot write {}: {}", tmp, std::strerror(err)));
     }
     done += static_cast<std::size_t>(n);
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0)
-    throw Error(fmt::format("batch store: cannot write {}: {}", tmp, std::strerror(errno)));
+    throw BatchError(fmt::format("batch store: cannot write {}: {}", tmp, std::strerror(errno)));
   if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    throw Error(fmt::format("batch store: cannot rename {}: {}", tmp, std::strerror(errno)));
+    throw BatchError(fmt::format("batch store: cannot rename {}: {}", tmp, std::strerror(errno)));
 }
 
 std::string hostname() {
@@ -201,7 +201,7 @@ void BatchStore::exec(const char* sql) {
   if (sqlite3_exec(m_db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
     std::string msg = err ? err : sqlite3_errmsg(m_db);
     sqlite3_free(err);
-    throw Error(fmt::format("batch store {}: {}", m_folder, msg));
+    throw BatchError(fmt::format("batch store {}: {}", m_folder, msg));
   }
 }
 
@@ -251,7 +251,7 @@ void BatchStore::check_same_batch(const BatchSpec& spec) {
     std::map<std::string, std::string> stored;
     while (get.step()) stored[get.text(0)] = get.text(1);
     if (stored["format"] != kFormat)
-      throw Error(fmt::format("{} holds a batch store of format '{}', which this simhost does not "
+      throw BatchError(fmt::format("{} holds a batch store of format '{}', which this simhost does not "
                               "write (it writes format {})",
                               m_folder, stored["format"], kFormat));
     if (stored["kernel"] != spec.kernel->name)
@@ -294,7 +294,7 @@ void BatchStore::check_same_batch(const BatchSpec& spec) {
     std::string msg = fmt::format("cannot resume {}: the spec no longer describes the batch stored there:", m_folder);
     for (const auto& d : diffs) msg += "\n  - " + d;
     msg += "\nrestore the spec, or start a new batch with another --out folder";
-    throw Error(msg);
+    throw BatchError(msg);
   }
 }
 
@@ -305,12 +305,12 @@ std::unique_ptr<BatchStore> open_store(const std::string& folder, const BatchSpe
   s->m_spec = &spec;
   std::error_code ec;
   fs::create_directories(folder, ec);
-  if (ec) throw Error(fmt::format("cannot create the batch folder {}: {}", folder, ec.message()));
+  if (ec) throw BatchError(fmt::format("cannot create the batch folder {}: {}", folder, ec.message()));
 
   const std::string lock = folder + "/.lock";
   s->m_lock_fd = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (s->m_lock_fd < 0)
-    throw Error(fmt::format("cannot open {}: {}", lock, std::strerror(errno)));
+    throw BatchError(fmt::format("cannot open {}: {}", lock, std::strerror(errno)));
   // `simhost batch status` probes the lock with a brief shared flock: retry for a moment.
   bool locked = false;
   for (int attempt = 0; attempt < 20 && !locked; ++attempt) {
@@ -322,18 +322,18 @@ std::unique_ptr<BatchStore> open_store(const std::string& folder, const BatchSpe
     (void)!::pread(s->m_lock_fd, buf, sizeof buf - 1, 0);
     std::string who(buf);
     while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
-    throw Error(fmt::format("{} is in use by another batch ({}): wait for it to finish, or choose "
+    throw BatchError(fmt::format("{} is in use by another batch ({}): wait for it to finish, or choose "
                             "another --out folder",
                             folder, who.empty() ? "a process holds its lock" : who));
   }
   const std::string who = fmt::format("pid {} on {}\n", ::getpid(), hostname());
   if (::ftruncate(s->m_lock_fd, 0) != 0 || ::pwrite(s->m_lock_fd, who.data(), who.size(), 0) < 0)
-    throw Error(fmt::format("cannot write {}: {}", lock, std::strerror(errno)));
+    throw BatchError(fmt::format("cannot write {}: {}", lock, std::strerror(errno)));
 
   const std::string path = folder + "/batch.sqlite";
   if (sqlite3_open_v2(path.c_str(), &s->m_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
       SQLITE_OK)
-    throw Error(fmt::format("cannot open {}: {}", path, s->m_db ? sqlite3_errmsg(s->m_db) : "out of memory"));
+    throw BatchError(fmt::format("cannot open {}: {}", path, s->m_db ? sqlite3_errmsg(s->m_db) : "out of memory"));
   sqlite3_busy_timeout(s->m_db, 10000);
   s->exec("PRAGMA journal_mode=WAL");
   s->exec("PRAGMA synchronous=FULL");
@@ -347,7 +347,7 @@ std::unique_ptr<BatchStore> open_store(const std::string& folder, const BatchSpe
   if (exists && !how.resume) {
     Statement q(s->m_db, "SELECT sum(status='done'), sum(status='failed'), count(*) FROM runs");
     q.step();
-    throw Error(fmt::format("{} already holds a batch ({} of {} runs done, {} failed): pass --resume "
+    throw BatchError(fmt::format("{} already holds a batch ({} of {} runs done, {} failed): pass --resume "
                             "(resume=True) to continue it, or choose another --out folder",
                             folder, sqlite3_column_int64(q.get(), 0), sqlite3_column_int64(q.get(), 2),
                             sqlite3_column_int64(q.get(), 1)));
@@ -371,7 +371,7 @@ std::unique_ptr<BatchStore> open_store(const std::string& folder, const BatchSpe
                          -1, &s->m_update, nullptr) != SQLITE_OK ||
       sqlite3_prepare_v2(s->m_db, "INSERT OR REPLACE INTO arrays (idx, name, npy) VALUES (?, ?, ?)",
                          -1, &s->m_array, nullptr) != SQLITE_OK)
-    throw Error(fmt::format("batch store: {}", sqlite3_errmsg(s->m_db)));
+    throw BatchError(fmt::format("batch store: {}", sqlite3_errmsg(s->m_db)));
   return s;
 }
 
@@ -406,7 +406,7 @@ void BatchStore::write(const RunResult& r) {
       const std::string dir = fmt::format("{}/arrays/{}", m_folder, run.id);
       std::error_code ec;
       fs::create_directories(dir, ec);
-      if (ec) throw Error(fmt::format("batch store: cannot create {}: {}", dir, ec.message()));
+      if (ec) throw BatchError(fmt::format("batch store: cannot create {}: {}", dir, ec.message()));
       write_file_durably(m_folder + "/" + rel, o.npy);
       m_dirs_to_sync.push_back(dir);
       where[o.name] = rel;
@@ -417,7 +417,7 @@ void BatchStore::write(const RunResult& r) {
       bind_text(m_array, 2, o.name);
       sqlite3_bind_blob64(m_array, 3, o.npy.data(), o.npy.size(), SQLITE_STATIC);
       if (sqlite3_step(m_array) != SQLITE_DONE)
-        throw Error(fmt::format("batch store: {}", sqlite3_errmsg(m_db)));
+        throw BatchError(fmt::format("batch store: {}", sqlite3_errmsg(m_db)));
       where[o.name] = "db";
     }
   }
@@ -441,7 +441,7 @@ void BatchStore::write(const RunResult& r) {
   bind_text(m_update, 8, m_now);
   sqlite3_bind_int64(m_update, 9, r.index);
   if (sqlite3_step(m_update) != SQLITE_DONE)
-    throw Error(fmt::format("batch store: {}", sqlite3_errmsg(m_db)));
+    throw BatchError(fmt::format("batch store: {}", sqlite3_errmsg(m_db)));
 }
 
 void BatchStore::commit() {

@@ -67,6 +67,9 @@ from ._result import Result, load  # noqa: E402
 
 __version__ = _core.__version__
 __all__ = [
+    "Batch",
+    "BatchError",
+    "BatchSummary",
     "KernelError",
     "Output",
     "Param",
@@ -74,6 +77,7 @@ __all__ = [
     "Future",
     "UnknownKernelError",
     "arun",
+    "batch",
     "describe",
     "get_threads",
     "kernel",
@@ -81,6 +85,7 @@ __all__ = [
     "list_kernels",
     "load",
     "load_plugin",
+    "open_batch",
     "plugin_failures",
     "plugins",
     "progress",
@@ -95,6 +100,10 @@ KernelError.__module__ = __name__
 #: No kernel of that name is registered (a LookupError; the message names close matches).
 UnknownKernelError = _core.UnknownKernelError
 UnknownKernelError.__module__ = __name__
+#: A batch cannot start or go on: its folder is in use by another batch, already holds one
+#: (resume=True continues it) or holds a different one, or its store cannot be written.
+BatchError = _core.BatchError
+BatchError.__module__ = __name__
 
 list_kernels = _core.list_kernels
 get_threads = _core.get_threads

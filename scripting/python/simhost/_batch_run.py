@@ -388,10 +388,8 @@ def main(args, error):
         print("simhost batch: interrupted; every finished run is kept: continue with --resume",
               file=sys.stderr)
         return 130
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, simhost.BatchError) as e:
         return error(str(e), 2)
-    except simhost.KernelError as e:
-        return error(str(e), 1)
     if _core._batch_versions()["rank"] != 0:
         return 0
     print(summary)

@@ -148,5 +148,17 @@ def main(argv):
                       f"`simhost plugins check FILE`")
     if command == "batch":
         from simhost import _batch_run
-        return _batch_run.main(args, _error)
+        # Under MPI this rank's part ends here (MPI_Finalize, or MPI_Abort for a failure, so
+        # that no rank waits for this one): the process may end by SystemExit without
+        # returning to the host's main.
+        try:
+            code = _batch_run.main(args, _error)
+        except BaseException as e:
+            if _core._batch_versions()["ranks"] > 1:
+                import traceback
+                traceback.print_exc()
+                _core._batch_finish(130 if isinstance(e, KeyboardInterrupt) else 2)
+            raise
+        _core._batch_finish(code)
+        return code
     return _error(f"unknown command '{command}'")
