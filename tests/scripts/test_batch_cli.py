@@ -639,5 +639,5 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["KNOWN"]:
         sys.exit(simhost_testing.run(KNOWN_ENGINE_BUGS))
     for t in KNOWN_ENGINE_BUGS:
-        print(f"{t.__name__} SKIPPED (a known engine bug: {t.__doc__.split('.')[0].strip()})")
+        print(f"{t.__name__} SKIPPED, a known engine bug: {t.__doc__.strip().splitlines()[0]}")
     sys.exit(simhost_testing.run(TESTS))
