@@ -58,7 +58,7 @@ class PythonHooks final : public BatchHooks {
 
   OwnedArgs setup(const BatchRun& run) override {
     py::gil_scoped_acquire gil;
-    py::object out = m_py.attr("setup")(params_of(run));
+    py::object out = call("setup", params_of(run));
     if (py::isinstance<py::str>(out)) throw Error(out.cast<std::string>());
     const auto values = out.cast<py::dict>();
     OwnedArgs args;
@@ -87,14 +87,14 @@ class PythonHooks final : public BatchHooks {
       else
         outs[py::str(s.spec->name)] = py::float_(s.scalar);
     }
-    const auto [ok, text] = m_py.attr("reduce")(outs, params_of(run)).cast<std::pair<bool, std::string>>();
+    const auto [ok, text] = call("reduce", outs, params_of(run)).cast<std::pair<bool, std::string>>();
     if (!ok) throw Error(text);
     return text;
   }
 
   void run_in_front_end(const BatchRun& run, RunResult& result) override {
     py::gil_scoped_acquire gil;
-    const auto out = m_py.attr("run_kernel")(params_of(run)).cast<py::tuple>();
+    const auto out = call("run_kernel", params_of(run)).cast<py::tuple>();
     if (!out[0].cast<bool>()) throw Error(out[1].cast<std::string>());
     for (auto item : out[2].cast<py::list>()) {
       const auto pair = item.cast<py::tuple>();
@@ -105,6 +105,7 @@ class PythonHooks final : public BatchHooks {
 
   bool keep_going() override {
     py::gil_scoped_acquire gil;
+    if (m_interrupt) return false;
     if (PyErr_CheckSignals() == 0) return true;
     m_interrupt = std::make_unique<py::error_already_set>();
     return false;
@@ -119,6 +120,19 @@ class PythonHooks final : public BatchHooks {
   std::unique_ptr<py::error_already_set> m_interrupt;
 
  private:
+  // Calls a method of the Python side. Ctrl-C inside a hook stops the batch (the engine sees
+  // Cancelled and leaves the run pending), rather than failing that run.
+  template <class... A>
+  py::object call(const char* method, A&&... args) {
+    try {
+      return m_py.attr(method)(std::forward<A>(args)...);
+    } catch (py::error_already_set& e) {
+      if (!e.matches(PyExc_KeyboardInterrupt)) throw;
+      if (!m_interrupt) m_interrupt = std::make_unique<py::error_already_set>(std::move(e));
+      throw Cancelled();
+    }
+  }
+
   py::object m_py;
   const KernelDef* m_kernel = nullptr;
 };

@@ -134,7 +134,7 @@ def test_a_toml_file_and_a_dict_make_the_same_store():
             assert (summary.jobs, summary.ranks, summary.interrupted, summary.failures) == (
                 jobs, 1, False, []), summary
             assert summary.ok and summary.seconds > 0, summary
-            assert re.match(re.escape(out) + r": 8 of 8 runs done, 0 failed, 0 pending \(8 run "
+            assert re.match(re.escape(out) + r": 8 of 8 runs done, 0 failed, 0 pending \(8 runs "
                             r"in [0-9.]+ s", str(summary)), str(summary)
         a, b = store_content(out_file), store_content(out_dict)
         assert a[0] == b[0], "the runs differ"

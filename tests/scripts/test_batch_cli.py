@@ -134,7 +134,7 @@ def test_batch_writes_a_store_that_pandas_reads():
         check_rc(p, 0)
         summary = p.stdout.strip().splitlines()[-1]
         assert re.fullmatch(re.escape(out) + r": 6 of 6 runs done, 0 failed, 0 pending "
-                            r"\(6 run in [0-9.]+ s(, [0-9,]+ runs/s)?\)", summary), describe(p)
+                            r"\(6 runs in [0-9.]+ s(, [0-9,]+ runs/s)?\)", summary), describe(p)
 
         csv = pd.read_csv(os.path.join(out, "summary.csv"))
         assert len(csv) == 6, csv
@@ -347,7 +347,7 @@ def test_resume_runs_nothing_new_and_refuses_a_changed_spec():
 
         p = sim(["batch", "sweep.toml", "--out", out, "--resume"], tmp)
         check_rc(p, 0)
-        assert ": 6 of 6 runs done, 0 failed, 0 pending (0 run in" in p.stdout, describe(p)
+        assert ": 6 of 6 runs done, 0 failed, 0 pending (0 runs in" in p.stdout, describe(p)
         assert db_rows(out, "SELECT idx, id, finished FROM runs ORDER BY idx") == stored
         assert db_rows(out, "SELECT COUNT(*) FROM sessions") == [(2,)]
 
@@ -407,13 +407,13 @@ def test_failing_hook_exits_1_and_retry_failed_redoes_the_runs():
         # Without --retry-failed a resume leaves them failed (its exit status: see
         # KNOWN_ENGINE_BUGS).
         p = sim(["batch", "sweep.toml", "--out", out, "--resume"], tmp)
-        assert ": 4 of 6 runs done, 2 failed, 0 pending (0 run in" in p.stdout, describe(p)
+        assert ": 4 of 6 runs done, 2 failed, 0 pending (0 runs in" in p.stdout, describe(p)
         assert db_rows(out, "SELECT COUNT(*) FROM runs WHERE status = 'failed'") == [(2,)]
 
         write(tmp, "reduce.py", FAILING_REDUCE.replace("0.45", "0.95"))
         p = sim(["batch", "sweep.toml", "--out", out, "--resume", "--retry-failed"], tmp)
         check_rc(p, 0)
-        assert ": 6 of 6 runs done, 0 failed, 0 pending (2 run in" in p.stdout, describe(p)
+        assert ": 6 of 6 runs done, 0 failed, 0 pending (2 runs in" in p.stdout, describe(p)
         rows = db_rows(out, "SELECT idx, status, error, reduce, params, session FROM runs "
                             "ORDER BY idx")
         assert all(r[1] == "done" and r[2] is None for r in rows), rows

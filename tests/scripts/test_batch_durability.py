@@ -409,7 +409,7 @@ def test_ctrl_c_stops_within_half_a_second_and_resume_completes():
     print(f"  kept {statuses['done']} done, {statuses['pending']} pending")
     p = simhost(batch_args(out, "--resume", spec=PLAIN_SPEC_PATH))
     assert p.returncode == 0, describe(p)
-    assert f"({statuses['pending']} run in" in p.stdout, describe(p)
+    assert f"({statuses['pending']} runs in" in p.stdout, describe(p)
     snap, tmp = assert_same_as_reference(out, "after Ctrl-C and --resume", PLAIN_SPEC_PATH)
     assert len(snap["sessions"]) == 2, snap["sessions"]
     assert not tmp, tmp
@@ -465,7 +465,7 @@ def test_one_writer_per_folder_and_status_while_running():
     p = simhost(batch_args(out, "--resume"))
     assert p.returncode == 0, describe(p)
     assert "in use" not in p.stderr, describe(p)
-    assert f"({killed_state[2]} run in" in p.stdout, (killed_state, describe(p))
+    assert f"({killed_state[2]} runs in" in p.stdout, (killed_state, describe(p))
     snap, tmp = assert_same_as_reference(out, "after a refused second writer and SIGKILL")
     sessions = snap["sessions"]
     assert len(sessions) == 2 and sessions[0][2] is None and sessions[1][2] is not None, sessions

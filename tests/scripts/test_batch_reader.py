@@ -47,14 +47,14 @@ def finish(con, rid, scale):
                 "outputs = ?, session = 2, finished = '2026-03-02T09:01:00Z' WHERE id = ?",
                 (json.dumps({"mean_m": scale}),
                  json.dumps({"magnetization": "db", "energy": "db"}), rid))
-    con.executemany("INSERT INTO arrays VALUES (?, ?, ?)",
+    con.executemany("INSERT INTO arrays VALUES ((SELECT idx FROM runs WHERE id = ?), ?, ?)",
                     [(rid, "magnetization", npy(np.arange(50.0) * scale)),
                      (rid, "energy", npy(np.array(scale)))])
 
 if mode == "lock":
     lock = open(os.path.join(folder, ".lock"), "w")
     fcntl.flock(lock, fcntl.LOCK_EX)
-    lock.write(f"{os.getpid()}\n")
+    lock.write(f"pid {os.getpid()} on {os.uname().nodename}\n")  # as the writer writes it
     lock.flush()
 con = sqlite3.connect(os.path.join(folder, "batch.sqlite"), isolation_level=None)
 con.execute("PRAGMA synchronous=FULL")
@@ -65,7 +65,8 @@ if done_id != "-":
 con.execute("BEGIN IMMEDIATE")
 finish(con, open_id, 0.25)
 if mode == "lock":
-    con.execute("INSERT INTO arrays VALUES (?, 'big', ?)", (open_id, os.urandom(8 << 20)))
+    con.execute("INSERT INTO arrays VALUES ((SELECT idx FROM runs WHERE id = ?), 'big', ?)",
+                (open_id, os.urandom(8 << 20)))
 print("started", flush=True)
 if mode == "lock":
     while True:
@@ -387,7 +388,7 @@ def test_a_killed_writer_leaves_its_commits_readable_and_its_lock_free():
         try:
             child.wait_started()
             text = status_text(folder)
-            assert f"writer: running (pid {child.proc.pid})" in text, text
+            assert f"writer: running (pid {child.proc.pid} on " in text, text
             assert "2026-03-02T09:00:00Z to (running)" in text, text
             # Uncommitted pages of the open transaction are in the WAL already (most of 8 MiB).
             assert os.path.getsize(os.path.join(folder, "batch.sqlite-wal")) > 4 << 20

@@ -38,7 +38,7 @@ CREATE TABLE runs (
   finished TEXT
 );
 CREATE TABLE arrays (idx INTEGER NOT NULL, name TEXT NOT NULL, npy BLOB NOT NULL,
-                     PRIMARY KEY (run, name)) WITHOUT ROWID;
+                     PRIMARY KEY (idx, name)) WITHOUT ROWID;
 """
 
 #: Outputs larger than this go to files (the contract's 128 KiB).

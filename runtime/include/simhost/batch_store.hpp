@@ -75,6 +75,8 @@ class BatchStore {
   void write(const RunResult& result);
   /// Commits the group (after fsync'ing the folders of new files): its runs are finished.
   void commit();
+  /// Runs committed as done and as failed, counted in the database now.
+  std::pair<std::int64_t, std::int64_t> counts();
   /// Records the session's end (committed at once).
   void end_session();
 

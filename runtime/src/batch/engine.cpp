@@ -12,6 +12,7 @@
 #include <list>
 #include <mutex>
 #include <thread>
+#include <tuple>
 
 #include "simhost/call.hpp"
 #include "simhost/executor.hpp"
@@ -254,6 +255,8 @@ void Engine::add_local(std::int64_t index) {
     const auto t0 = Clock::now();
     try {
       w.setup = std::make_shared<OwnedArgs>(m_hooks.setup(run));
+    } catch (const Cancelled&) {
+      return;  // the batch is stopping: the run stays pending
     } catch (const std::exception& e) {
       RunResult r;
       r.index = index;
@@ -417,6 +420,10 @@ void Engine::reduce_pending() {
       r.reduce_json = m_hooks.reduce(run, item.call->outputs());
       r.ok = true;
       encode_outputs(*item.call, r);
+    } catch (const Cancelled&) {
+      std::lock_guard lock(m_mutex);  // the batch is stopping: the run stays pending
+      --m_local_in_flight;
+      continue;
     } catch (const std::exception& e) {
       r.ok = false;
       r.error = e.what();
@@ -440,6 +447,8 @@ void Engine::run_front_end(std::int64_t index) {
     try {
       m_hooks.run_in_front_end(run, r);
       r.ok = true;
+    } catch (const Cancelled&) {
+      return;  // the batch is stopping: the run stays pending
     } catch (const std::exception& e) {
       r.ok = false;
       r.error = e.what();
@@ -574,7 +583,8 @@ BatchSummary Engine::run() {
     auto store = open_store(m_options.out, m_spec, {m_options.resume, m_options.retry_failed});
     m_todo = store->todo();
     m_done_before = store->done_before();
-    m_failed_before = store->failed_before() - (m_options.retry_failed ? store->failed_before() : 0);
+    // Failed runs redone with retry_failed count again when they commit (progress only).
+    m_failed_before = m_options.retry_failed ? 0 : store->failed_before();
     summary.skipped = summary.total - static_cast<std::int64_t>(m_todo.size());
     SessionInfo info;
     info.command = m_options.command;
@@ -668,8 +678,7 @@ BatchSummary Engine::run() {
       std::rethrow_exception(error);
     }
     if (interrupted && ranks() > 1) m_transport->abort(130);
-    summary.done = m_done_before + writer.done();
-    summary.failed = m_failed_before + writer.failed_runs();
+    std::tie(summary.done, summary.failed) = store->counts();
     summary.pending = summary.total - summary.done - summary.failed;
   } else {
     // A worker rank: ask for work, run it, send the results, until rank 0 says stop.

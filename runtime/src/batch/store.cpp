@@ -459,6 +459,13 @@ void BatchStore::commit() {
   m_now.clear();
 }
 
+std::pair<std::int64_t, std::int64_t> BatchStore::counts() {
+  Statement q(m_db, "SELECT count(*) FILTER (WHERE status = 'done'), "
+                    "count(*) FILTER (WHERE status = 'failed') FROM runs");
+  q.step();
+  return {sqlite3_column_int64(q.get(), 0), sqlite3_column_int64(q.get(), 1)};
+}
+
 void BatchStore::end_session() {
   commit();
   Statement put(m_db, "UPDATE sessions SET ended = ? WHERE session = ?");

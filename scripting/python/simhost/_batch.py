@@ -375,7 +375,7 @@ def status_text(path):
              f"kernel {batch.kernel}, {_plural(total, 'run')}: "
              + ", ".join(f"{n} {status}" for status, n in counts.items())]
     if holder is not None:
-        lines.append(f"writer: running (pid {holder})")
+        lines.append(f"writer: running ({holder})")
     elif sessions and sessions[-1].get("ended") is None:
         lines.append(f"writer: none; session {sessions[-1]['session']} never ended (killed?): "
                      f"`simhost batch SPEC --resume` goes on with the pending runs")

@@ -47,7 +47,7 @@ class BatchSummary:
 
     def __str__(self):
         text = (f"{self.out}: {self.done} of {self.total} runs done, {self.failed} failed, "
-                f"{self.pending} pending ({self.ran} run in {self.seconds:.2f} s")
+                f"{self.pending} pending ({self.ran} runs in {self.seconds:.2f} s")
         if self.ran and self.seconds > 0:
             text += f", {self.ran / self.seconds:,.0f} runs/s"
         return text + ")"
@@ -405,4 +405,8 @@ def main(args, error):
         print(f"redo them with: simhost batch {spec} --out {summary.out} --resume --retry-failed",
               file=sys.stderr)
         return 1
-    return 0 if summary.pending == 0 else 1
+    if summary.done != summary.total:  # failed runs left from before, or pending ones
+        print(f"simhost batch: {summary.failed} runs failed, {summary.pending} pending: "
+              f"`simhost batch status {summary.out}`", file=sys.stderr)
+        return 1
+    return 0
