@@ -187,7 +187,10 @@ py::dict run(const std::shared_ptr<BatchSpec>& spec, const std::string& out, int
 }  // namespace
 
 void bind_batch(py::module_& m) {
-  py::class_<BatchSpec, std::shared_ptr<BatchSpec>>(m, "_BatchSpec", "A checked batch spec.")
+  // Module-local: the host's embedded core and the simhost._core extension (which a script in
+  // the host may import too) each bind it, and a type pybind11 shares can be bound only once.
+  py::class_<BatchSpec, std::shared_ptr<BatchSpec>>(m, "_BatchSpec", "A checked batch spec.",
+                                                    py::module_local())
       .def_readonly("path", &BatchSpec::path)
       .def_readonly("folder", &BatchSpec::folder)
       .def_readonly("sha256", &BatchSpec::sha256)

@@ -85,6 +85,10 @@ void print_help() {
       "                    site-packages, as the venv's python does (ignored under -I)\n"
       "  SIMHOST_CPU       the kernels' CPU path: generic (any x86-64), avx2 (x86-64-v3) or\n"
       "                    avx512 (x86-64-v4); default: the best this CPU runs (see --version)\n"
+      "  OMPI_COMM_WORLD_SIZE\n"
+      "  PMIX_RANK\n"
+      "  PMI_RANK          set by mpirun or srun: `simhost batch` then starts MPI and\n"
+      "                    shares the batch out over the ranks\n"
       "  PYTHON*           as for python3 (PYTHONPATH, PYTHONWARNINGS, ...)\n",
       stdout);
 }
