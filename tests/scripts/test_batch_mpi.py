@@ -127,7 +127,9 @@ def committed(out):
 
 def test_a_killed_rank_ends_the_job_and_resume_completes_it():
     d = folder()
-    spec = write_spec(d, sweeps=3000, points=20)  # 60 runs, a few seconds on 2 ranks
+    # 60 runs of about 25 ms each: 1.5 s on 2 ranks, so the kill (after 5 commits) comes well
+    # before the end even on a loaded machine.
+    spec = write_spec(d, sweeps=30000, points=20)
     ref = batch([spec, "--out", os.path.join(d, "ref")])
     assert ref.returncode == 0, ref.stderr
     out = os.path.join(d, "killed")
