@@ -34,6 +34,9 @@ enum Tag : int { kHello = 1, kAssign = 2, kResult = 3, kStop = 4 };
 
 // A group of runs is committed this long after its first row at the latest.
 constexpr auto kGroupWindow = std::chrono::milliseconds(50);
+// Inside a group the writer takes the queue at most this often, whatever arrives meanwhile:
+// a wake-up per run would cost more than writing the run.
+constexpr auto kWriterPoll = std::chrono::milliseconds(5);
 
 // The writer: the one thread that writes the store.
 class Writer {
@@ -44,11 +47,13 @@ class Writer {
   ~Writer() { close(); }
 
   void push(RunResult r) {
+    bool wake;
     {
       std::lock_guard lock(m_mutex);
       m_queue.push_back(std::move(r));
+      wake = m_idle;
     }
-    m_cv.notify_one();
+    if (wake) m_cv.notify_one();
   }
   // Writes and commits what is queued, then stops; rethrows the writer's error.
   void close() {
@@ -87,9 +92,14 @@ class Writer {
         bool closing;
         {
           std::unique_lock lock(m_mutex);
-          const auto ready = [&] { return !m_queue.empty() || m_closing; };
-          if (group_open) m_cv.wait_until(lock, group_start + kGroupWindow, ready);
-          else m_cv.wait(lock, ready);
+          if (group_open) {
+            const auto until = std::min(group_start + kGroupWindow, Clock::now() + kWriterPoll);
+            m_cv.wait_until(lock, until, [&] { return m_closing; });
+          } else {
+            m_idle = true;
+            m_cv.wait(lock, [&] { return !m_queue.empty() || m_closing; });
+            m_idle = false;
+          }
           batch.swap(m_queue);
           closing = m_closing;
         }
@@ -133,6 +143,7 @@ class Writer {
   std::mutex m_mutex;
   std::condition_variable m_cv;
   std::deque<RunResult> m_queue;
+  bool m_idle = false;  // waiting for a group's first run: push() wakes it
   bool m_closing = false;
   std::exception_ptr m_error;
   std::atomic<std::int64_t> m_done{0}, m_failed{0};
@@ -177,6 +188,18 @@ class Engine {
  private:
   int rank() const { return m_transport ? m_transport->rank() : 0; }
   int ranks() const { return m_transport ? m_transport->size() : 1; }
+  // Runs accepted ahead of the lanes. With a hook (Python, on the calling thread: a setup's
+  // arrays, or a finished kernel's outputs waiting for the reduce hook, are held meanwhile)
+  // or several ranks (a deep queue on one rank would leave the others idle at the end) 2 per
+  // job; otherwise a waiting run is an index, and a deeper queue lets the lanes go on
+  // without waking the calling thread for each run.
+  bool shallow() const { return m_spec.setup || m_spec.reduce || ranks() > 1; }
+  std::int64_t ahead() const {
+    return (shallow() ? 2 : kDeepAhead) * static_cast<std::int64_t>(m_jobs);
+  }
+  // The calling thread refills the queue once this few runs are in flight.
+  std::int64_t refill_at() const { return shallow() ? ahead() - 1 : ahead() / 2; }
+  static constexpr std::int64_t kDeepAhead = 64;
 
   // ---- local runs ----
   void add_local(std::int64_t index);
@@ -240,11 +263,13 @@ void Engine::sink(RunResult r) {
 
 void Engine::finish_local(RunResult r) {
   sink(std::move(r));
+  bool wake;
   {
     std::lock_guard lock(m_mutex);
     --m_local_in_flight;
+    wake = m_local_in_flight <= refill_at();  // with several ranks: always
   }
-  m_cv.notify_all();
+  if (wake) m_cv.notify_all();
 }
 
 void Engine::add_local(std::int64_t index) {
@@ -421,9 +446,9 @@ void Engine::reduce_pending() {
       r.ok = true;
       encode_outputs(*item.call, r);
     } catch (const Cancelled&) {
-      std::lock_guard lock(m_mutex);  // the batch is stopping: the run stays pending
-      --m_local_in_flight;
-      continue;
+      std::lock_guard lock(m_mutex);  // the batch is stopping: the run stays pending, and so
+      --m_local_in_flight;            // do those still queued (stop_local() drops them)
+      return;
     } catch (const std::exception& e) {
       r.ok = false;
       r.error = e.what();
@@ -622,7 +647,7 @@ BatchSummary Engine::run() {
         if (m_front_end) {
           if (m_next < m_todo.size()) run_front_end(m_todo[m_next++]);
         } else {
-          const std::int64_t cap = 2 * static_cast<std::int64_t>(m_jobs);
+          const std::int64_t cap = ahead();
           for (;;) {
             {
               std::lock_guard lock(m_mutex);
@@ -645,7 +670,7 @@ BatchSummary Engine::run() {
           const auto wait = ranks() > 1 ? std::chrono::milliseconds(1) : std::chrono::milliseconds(5);
           m_cv.wait_for(lock, wait, [&] {
             return !m_reducing.empty() ||
-                   (m_local_in_flight < 2 * static_cast<std::int64_t>(m_jobs) && m_next < m_todo.size()) ||
+                   (m_local_in_flight <= refill_at() && m_next < m_todo.size()) ||
                    (m_next >= m_todo.size() && m_local_in_flight == 0);
           });
         }
@@ -682,8 +707,7 @@ BatchSummary Engine::run() {
     summary.pending = summary.total - summary.done - summary.failed;
   } else {
     // A worker rank: ask for work, run it, send the results, until rank 0 says stop.
-    const std::int64_t capacity = 2 * static_cast<std::int64_t>(m_jobs);
-    m_transport->send(0, kHello, append_i64({}, capacity));
+    m_transport->send(0, kHello, append_i64({}, ahead()));
     try {
       for (;;) {
         if (!m_hooks.keep_going()) {
