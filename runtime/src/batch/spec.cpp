@@ -99,6 +99,7 @@ std::string toml_type(const toml::node& n) {
 struct Resolved {
   Value value;
   json canonical;
+  std::string text;  // canonical.dump(), filled before the runs are expanded
 };
 
 json json_of(const Value& v) {
@@ -201,7 +202,7 @@ Resolved Parser::resolve(const ParamSpec& p, Value v, const SpecPlace& at, std::
     throw SpecError(at, what.empty() ? std::string(e.what()) : fmt::format("{}: {}", what, e.what()));
   }
   json j = json_of(v);
-  return {std::move(v), std::move(j)};
+  return {std::move(v), std::move(j), {}};
 }
 
 std::string Parser::path_of(const std::string& file) const {
@@ -373,7 +374,7 @@ void Parser::parse_random(const toml::table& t, const std::string& key) {
       Resolved r;
       if (kind == "choice") {
         const auto i = std::min(choices.size() - 1, static_cast<std::size_t>(u[0] * static_cast<double>(choices.size())));
-        r = Resolved{choices[i].value, choices[i].canonical};
+        r = Resolved{choices[i].value, choices[i].canonical, {}};
       } else if (kind == "normal") {
         const double z = std::sqrt(-2.0 * std::log(u[0])) * std::cos(2.0 * std::numbers::pi * u[1]);
         r = resolve(p, a + b * z, at, what);
@@ -597,6 +598,35 @@ BatchSpec Parser::parse(std::string text) {
     for (const auto& n : a.names) axis_slots.back().push_back(param_index(n));
   }
   const std::size_t seed_slot = param_index("seed");
+  // A run's params JSON is assembled from texts made once: each value's canonical dump and
+  // each key, in the sorted key order nlohmann::json's dump() gives (its objects are
+  // std::maps), so the text is byte for byte what dumping the object would give.
+  for (auto& [name, r] : m_fixed) r.text = r.canonical.dump();
+  for (auto& a : m_axes)
+    for (auto& row : a.rows)
+      for (auto& r : row) r.text = r.canonical.dump();
+  std::vector<std::size_t> key_order(m_kernel->params.size());
+  std::vector<std::string> key_text(m_kernel->params.size());
+  for (std::size_t i = 0; i < key_order.size(); ++i) {
+    key_order[i] = i;
+    key_text[i] = json(m_kernel->params[i].name).dump() + ":";
+  }
+  std::sort(key_order.begin(), key_order.end(), [&](std::size_t a, std::size_t b) {
+    return m_kernel->params[a].name < m_kernel->params[b].name;
+  });
+  std::string seed_text;
+  const auto params_text = [&](bool with_seed) {
+    std::string out = "{";
+    for (const std::size_t i : key_order) {
+      const std::string* value = chosen[i] ? &chosen[i]->text
+                                 : (with_seed && i == seed_slot) ? &seed_text : nullptr;
+      if (!value) continue;
+      if (out.size() > 1) out += ',';
+      out += key_text[i];
+      out += *value;
+    }
+    return out + "}";
+  };
   for (std::int64_t idx = 0; idx < total; ++idx) {
     std::int64_t rest = idx;
     const std::int64_t replicate = rest % m_spec.replicates;
@@ -609,20 +639,17 @@ BatchSpec Parser::parse(std::string text) {
     }
     BatchRun run;
     run.index = idx;
-    json params = json::object();
-    for (std::size_t i = 0; i < chosen.size(); ++i)
-      if (chosen[i]) params[m_kernel->params[i].name] = chosen[i]->canonical;
     std::uint64_t seed = 0;
     if (m_spec.derives_seed) {
-      seed = derive_seed(m_spec.seed, params.dump(), replicate);
-      params["seed"] = seed;
+      seed = derive_seed(m_spec.seed, params_text(false), replicate);
+      seed_text = std::to_string(seed);
     }
     for (std::size_t i = 0; i < chosen.size(); ++i) {
       if (chosen[i]) run.params.emplace_back(m_kernel->params[i].name, chosen[i]->value);
       else if (m_spec.derives_seed && i == seed_slot)
         run.params.emplace_back("seed", static_cast<std::int64_t>(seed));
     }
-    run.params_json = params.dump();
+    run.params_json = params_text(m_spec.derives_seed);
     run.id = run_id(m_kernel->name, run.params_json);
     if (!ids.insert(run.id).second) {
       const auto& first = *std::find_if(m_spec.runs.begin(), m_spec.runs.end(),
