@@ -10,6 +10,7 @@
 #include "module.hpp"
 #include "simhost/batch.hpp"
 #include "simhost/batch_spec.hpp"
+#include "simhost/batch_store.hpp"
 #include "simhost/executor.hpp"
 #include "simhost/npy.hpp"
 
@@ -184,6 +185,33 @@ py::dict run(const std::shared_ptr<BatchSpec>& spec, const std::string& out, int
   return d;
 }
 
+py::object cell_object(const TableCell& cell) {
+  struct ToPython {
+    py::object operator()(std::monostate) const { return py::none(); }
+    py::object operator()(std::int64_t v) const { return py::int_(v); }
+    py::object operator()(std::uint64_t v) const { return py::int_(v); }
+    py::object operator()(double v) const { return py::float_(v); }
+    py::object operator()(bool v) const { return py::bool_(v); }
+    py::object operator()(const std::string& v) const { return py::str(v); }
+  };
+  return std::visit(ToPython{}, cell);
+}
+
+py::tuple run_table(const std::string& db_path) {
+  RunTable t;
+  {
+    py::gil_scoped_release nogil;
+    t = read_run_table(db_path);
+  }
+  py::list values;
+  for (const auto& column : t.values) {
+    py::list cells(column.size());
+    for (std::size_t r = 0; r < column.size(); ++r) cells[r] = cell_object(column[r]);
+    values.append(std::move(cells));
+  }
+  return py::make_tuple(py::cast(t.columns), values);
+}
+
 }  // namespace
 
 void bind_batch(py::module_& m) {
@@ -217,6 +245,15 @@ void bind_batch(py::module_& m) {
   m.def("_run_batch", &run, py::arg("spec"), py::arg("out"), py::arg("jobs"), py::arg("resume"),
         py::arg("retry_failed"), py::arg("command"), py::arg("versions"), py::arg("plugins"),
         py::arg("hooks"), "Runs a batch (see simhost.batch()); returns its summary as a dict.");
+  m.def("_batch_table", &run_table, py::arg("db_path"),
+        "(column names, columns as lists) of a store's run table (see Batch.runs).");
+  m.def("_batch_export",
+        [](const std::string& db_path, const std::string& target) {
+          py::gil_scoped_release nogil;
+          write_summary_csv(read_run_table(db_path), target);
+        },
+        py::arg("db_path"), py::arg("target"),
+        "Writes a store's run table as CSV to target (see simhost.batch's export).");
   m.def("_batch_finish", [](int code) {
     if (BatchTransport* t = batch_transport()) t->finish(code);
   }, "Ends this rank's MPI part before the process exits with `code` (no-op without MPI).");

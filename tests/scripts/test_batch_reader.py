@@ -4,6 +4,7 @@ writer was killed, and seeing a writer's lock. Stores are written by the schema
 (batch_testing.make_store), writers and lock holders are real child processes."""
 
 import hashlib
+import json
 import math
 import os
 import sqlite3
@@ -290,6 +291,67 @@ def test_export_writes_a_summary_that_read_csv_reads_back():
             assert f.read() == ",".join(COLUMNS[:5] + ["error"]) + "\n"
 
 
+def reference_table(folder):
+    """The run table as docs/batches.md defines it, computed here with sqlite3, json and
+    Python's own types: the independent reference of the native reader."""
+    con = sqlite3.connect(os.path.join(folder, "batch.sqlite"))
+    rows = con.execute("SELECT idx, id, status, attempts, seconds, error, params, reduce "
+                       "FROM runs ORDER BY idx").fetchall()
+    con.close()
+    params = [json.loads(r[6]) if r[6] else {} for r in rows]
+    reduces = [json.loads(r[7]) if r[7] else {} for r in rows]
+    reduces = [r if isinstance(r, dict) else {} for r in reduces]
+    pnames = list(dict.fromkeys(k for p in params for k in p))
+    rnames = list(dict.fromkeys(k for r in reduces for k in r))
+    fixed = ["idx", "id", "status", "attempts", "seconds", "error"]
+    pcols = ["param." + n if n in fixed else n for n in pnames]
+    rcols = ["reduce." + n if n in fixed + pcols else n for n in rnames]
+
+    def cell(v):
+        if isinstance(v, dict) and isinstance(v.get("npy"), str):
+            return v["npy"]
+        if isinstance(v, (dict, list)):
+            return json.dumps(v, separators=(",", ":"), sort_keys=True)
+        return v
+
+    table = [list(r[:6]) + [cell(p.get(n)) for n in pnames] + [cell(q.get(n)) for n in rnames]
+             for r, p, q in zip(rows, params, reduces)]
+    return fixed + pcols + rcols, table
+
+
+def test_summary_csv_is_byte_for_byte_what_pythons_csv_module_writes():
+    import csv
+    import io
+
+    tmp, folder, _ = store(extra_params={"grid": [1, {"b": 2, "a": 1}], "note": "x,y"})
+    with tmp:
+        tricky = [{"text": 'say "hi", then\nleave', "flag": True, "none": None, "tiny": 1e-05,
+                   "whole": 100.0, "huge": 1e16, "neg": -0.0, "big": 2 ** 62, "many": [1, 2]},
+                  {"flag": False, "text": " lead\rcr", "tiny": 123456789.123, "extra": "é"},
+                  "not an object"]
+        con = sqlite3.connect(os.path.join(folder, "batch.sqlite"), isolation_level=None)
+        for idx, value in enumerate(tricky):
+            con.execute("UPDATE runs SET reduce = ? WHERE idx = ?", (json.dumps(value), idx))
+        con.close()
+        columns, table = reference_table(folder)
+        order = [c for c in columns if c != "error"] + ["error"]
+        pick = [columns.index(c) for c in order]
+        want = io.StringIO(newline="")
+        w = csv.writer(want)
+        w.writerow(order)
+        for row in table:
+            w.writerow(["" if row[i] is None else row[i] for i in pick])
+        with open(export(folder), "rb") as f:
+            got = f.read()
+        assert got == want.getvalue().encode(), (got[:600], want.getvalue()[:600])
+        # The frame holds the same cells, with the same column names.
+        frame = open_batch(folder).runs
+        assert list(frame.columns) == columns, list(frame.columns)
+        for j, name in enumerate(columns):
+            for i, row in enumerate(table):
+                assert same_value(frame[name].iloc[i], row[j]), (name, i, frame[name].iloc[i], row[j])
+
+
 def test_export_and_status_need_no_pandas():
     tmp, folder, runs = store()
     with tmp:
@@ -410,6 +472,7 @@ TESTS = [
     test_errors_name_what_is_wrong,
     test_counts_failed_provenance_len_and_repr,
     test_export_writes_a_summary_that_read_csv_reads_back,
+    test_summary_csv_is_byte_for_byte_what_pythons_csv_module_writes,
     test_export_and_status_need_no_pandas,
     test_status_text_shows_counts_sessions_and_failed_runs,
     test_reads_go_on_while_a_writer_holds_a_write_transaction,

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "simhost/batch_spec.hpp"
@@ -112,6 +113,30 @@ class BatchStore {
 /// process holds the lock (naming its pid and host) or SQLite fails.
 std::unique_ptr<BatchStore> open_store(const std::string& folder, const BatchSpec& spec,
                                        const StoreOpening& how);
+
+/// One cell of a store's run table: empty (NULL, no value), an integer, a float, a boolean or
+/// text.
+using TableCell = std::variant<std::monostate, std::int64_t, std::uint64_t, double, bool, std::string>;
+
+/// A store's run table, column by column (values[column][row], rows in run order): idx, id,
+/// status, attempts, seconds, error, then one column per parameter (an array parameter as its
+/// .npy file name; another non-scalar as its compact JSON), then one per reduce key, each in
+/// first-seen order. A parameter named like one of the first six columns is "param.NAME", a
+/// reduce key named like a column before it "reduce.NAME".
+struct RunTable {
+  std::vector<std::string> columns;
+  std::vector<std::vector<TableCell>> values;
+};
+
+/// Reads the run table of the store file `db_path`, read-only, in one read transaction (so
+/// while its batch runs it shows the last commit). Throws BatchError.
+RunTable read_run_table(const std::string& db_path);
+
+/// Writes `table` as CSV (Python's csv dialect "excel": "\r\n" line ends, a field quoted
+/// when it holds a comma, quote or line break; floats as Python's repr; booleans True/False;
+/// empty cells for no value) to `target`, with the error column last, replacing `target` at
+/// once: a temporary file in the same folder, fsync'd, renamed. Throws BatchError.
+void write_summary_csv(const RunTable& table, const std::string& target);
 
 /// "2026-12-02T07:41:57.123Z": now, in UTC.
 std::string utc_now();

@@ -11,8 +11,8 @@ committed is there; the rest is pending). The one file written is summary.csv, b
     b.runs                   # pandas.DataFrame, one row per run
     b.load(b.runs.id[0])     # {"magnetization": array(...), ...}
 
-pandas is imported only by Batch.runs; export() and status_text() need the standard library
-alone (and numpy, which Batch.load() uses).
+pandas is imported only by Batch.runs. The run table (Batch.runs, summary.csv) is read by the
+native core (read_run_table in the store's C++), so the CSV and the DataFrame have one source.
 """
 
 import json
@@ -20,6 +20,8 @@ import operator
 import os
 import sqlite3
 from pathlib import Path
+
+from simhost import _core
 
 #: The newest store format this module reads (the batch table's "format" key).
 FORMAT = 1
@@ -112,43 +114,6 @@ def _check_store(store):
     return meta
 
 
-def _cell(value):
-    """A parameter's or reduce value's JSON value as one table cell: scalars as they are, an
-    array parameter as its .npy file name, anything else as its compact JSON."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, dict) and isinstance(value.get("npy"), str):
-        return value["npy"]
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-def _table(con):
-    """(column names, rows as lists) of the run table: RUN_COLUMNS, one column per parameter,
-    one per reduce key. A parameter named like a run column gets the prefix "param.", a reduce
-    key named like either gets "reduce."."""
-    rows = con.execute("SELECT idx, id, status, attempts, seconds, error, params, reduce "
-                       "FROM runs ORDER BY idx").fetchall()
-    params, reduces = [], []
-    param_names, reduce_names = {}, {}  # name -> None: first-seen order
-    for row in rows:
-        p = json.loads(row[6]) if row[6] else {}
-        r = json.loads(row[7]) if row[7] else {}
-        params.append(p)
-        reduces.append(r if isinstance(r, dict) else {})
-        param_names.update(dict.fromkeys(p))
-        reduce_names.update(dict.fromkeys(reduces[-1]))
-    fixed = set(RUN_COLUMNS)
-    param_cols = [("param." + n if n in fixed else n) for n in param_names]
-    taken = fixed | set(param_cols)
-    reduce_cols = [("reduce." + n if n in taken else n) for n in reduce_names]
-    columns = list(RUN_COLUMNS) + param_cols + reduce_cols
-    out = []
-    for row, p, r in zip(rows, params, reduces):
-        out.append(list(row[:6]) + [_cell(p.get(n)) for n in param_names]
-                   + [_cell(r.get(n)) for n in reduce_names])
-    return columns, out
-
-
 def _counts(con):
     counts = dict.fromkeys(STATUSES, 0)
     for status, n in con.execute("SELECT status, COUNT(*) FROM runs GROUP BY status"):
@@ -210,9 +175,8 @@ class Batch:
         import numpy as np
         import pandas as pd
 
-        with _Reader(self._store) as con:
-            columns, rows = _table(con)
-        cols = {name: [row[i] for row in rows] for i, name in enumerate(columns)}
+        columns, values = _core._batch_table(str(self._store))
+        cols = dict(zip(columns, values))
         idx = np.array(cols["idx"], dtype=np.int64)
         data = {}
         for name, values in cols.items():
@@ -406,30 +370,8 @@ def export(path, file=None):
     (written to a temporary name in the same folder, then renamed); returns its Path. Columns:
     idx, id, status, attempts, seconds, the parameters, the reduce keys (named as in
     Batch.runs), error; an empty cell where a run has no value."""
-    import csv
-
     batch = open_batch(path)
-    with _Reader(batch._store) as con:
-        columns, rows = _table(con)
-    order = [c for c in columns if c != "error"] + ["error"]
-    pick = [columns.index(c) for c in order]
     target = Path(os.path.abspath(os.fspath(file))) if file is not None else (
         batch.path / SUMMARY_NAME)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with open(fd, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(order)
-            for row in rows:
-                w.writerow(["" if row[i] is None else row[i] for i in pick])
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    _core._batch_export(str(batch._store), str(target))
     return target
