@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <pthread.h>
+
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -42,7 +44,10 @@ constexpr auto kWriterPoll = std::chrono::milliseconds(5);
 class Writer {
  public:
   Writer(BatchStore& store, const BatchSpec& spec) : m_store(store), m_spec(spec) {
-    m_thread = std::thread([this] { loop(); });
+    m_thread = std::thread([this] {
+      pthread_setname_np(pthread_self(), "simhost-writer");  // as top -H and perf show it
+      loop();
+    });
   }
   ~Writer() { close(); }
 
