@@ -318,14 +318,12 @@ TEST_CASE(
   CHECK(npy_encode(b1, DType::Bool, {3}) == kNpyB1Vector);
 }
 
-// numpy.save leaves room after the header dict for the last dimension to grow to 21 digits
+// numpy.save leaves room after the header dict for the first dimension to grow to 21 digits
 // (numpy.lib.format's GROWTH_AXIS_MAX_DIGITS) before padding to 64 bytes, and pads a header
-// that is already a multiple of 64 by 64 more; npy_encode pads the bare dict. The two agree
-// while the dict is short (every shape above), and differ once it is long: from 15
-// one-digit dimensions on (header 128 bytes here, 192 in numpy.save). numpy.load reads
-// both, but the bytes are not numpy.save's, which npy.hpp promises.
-TEST_CASE("a header long enough to need the growth room is padded as numpy.save pads it" *
-          doctest::may_fail()) {
+// that is already a multiple of 64 by 64 more. A short dict (every shape above) hides the
+// difference from padding the bare dict; from 15 one-digit dimensions on it shows (a
+// 192-byte header in numpy.save, 128 without the growth room).
+TEST_CASE("a header long enough to need the growth room is padded as numpy.save pads it") {
   const double one = 1.0;
   const std::vector<std::int64_t> shape(16, 1);
   const std::string bytes = npy_encode(&one, DType::Float64, shape);
@@ -738,15 +736,12 @@ L = 8
 }
 
 // The contract's canonical JSON writes floats as their shortest round-trip text (Python's
-// repr and json.dumps). nlohmann::json's dump() uses Grisu2, which is round-trip but not
-// always shortest: 5.58765690525698 comes out as 5.5876569052569796 (about 1 double in
-// 1500 of those tried), so such a run's params text and id are not the ones the contract
-// defines (an independent implementation, e.g. hashlib over json.dumps, gets another id).
-// Made with /usr/bin/python3: json.dumps({"kernel": "ising2d", "params": {"L": 4,
+// repr and json.dumps), not as nlohmann::json's Grisu2 dump() does: it writes 5.58765690525698
+// as 5.5876569052569796 (about 1 double in 1500), which would give the run another id than
+// an independent implementation (hashlib over json.dumps) computes. Made with /usr/bin/python3: json.dumps({"kernel": "ising2d", "params": {"L": 4,
 // "beta": 5.58765690525698, "seed": 1, "sweeps": 1}}, sort_keys=True, separators=(',', ':'))
 // and the first 20 hex digits of its SHA-256.
-TEST_CASE("a float's canonical JSON is its shortest round-trip text, as Python's repr writes it" *
-          doctest::may_fail()) {
+TEST_CASE("a float's canonical JSON is its shortest round-trip text, as Python's repr writes it") {
   TempDir dir;
   const BatchSpec spec = parse(
       "kernel = \"ising2d\"\n[params]\nL = 4\nsweeps = 1\nseed = 1\nbeta = 5.58765690525698\n",
@@ -924,10 +919,9 @@ TEST_CASE(
       "heat2d() has no seed parameter"));
 }
 
-// The header promises every SpecError names the line, and the `replicates` key has one
-// (line 2 here); the error is raised with line 0, so the message starts "sweep.toml:
-// replicates:" and points nowhere in the file.
-TEST_CASE("replicates beside an explicit seed names the line of replicates" * doctest::may_fail()) {
+// Every SpecError names the line: this one is found after the parameters are read, and
+// still names the line of `replicates` (line 2 here).
+TEST_CASE("replicates beside an explicit seed names the line of replicates") {
   TempDir dir;
   CHECK(spec_error("kernel = \"ising2d\"\nreplicates = 2\n[params]\nL = 4\nbeta = 0.4\nsweeps = "
                    "1\nseed = 5\n",
@@ -1587,14 +1581,10 @@ eps = [0.0, 0.1]
   CHECK(query(db_of(out), "SELECT attempts, session FROM runs WHERE idx = 0") == Rows{{"4", "2"}});
 }
 
-// With retry_failed, run() subtracts every failed run from the failed count up front
-// (m_failed_before = failed_before - failed_before), expecting to redo them all; when the
-// batch is interrupted before it has, the summary (and the progress line) count the runs
-// still stored as 'failed' as pending: summary.failed == 0, summary.pending == 1 here, while
-// the store holds the run as failed.
+// A retry_failed batch interrupted before it redid its failed runs leaves them failed in
+// the store, and the summary counts them so (it reads its counts from the store).
 TEST_CASE(
-    "an interrupted retry_failed batch still counts the failed runs it did not redo as failed" *
-    doctest::may_fail()) {
+    "an interrupted retry_failed batch still counts the failed runs it did not redo as failed") {
   TempDir dir;
   const std::vector<double> pos(6, 0.0), vel(6, 0.0), mass = {1, 1};
   write_file(dir / "pos.npy", npy_encode(pos.data(), DType::Float64, {2, 3}));

@@ -61,13 +61,22 @@ std::optional<std::string_view> dict_value(std::string_view header, std::string_
 
 }  // namespace
 
+// numpy.lib.format's GROWTH_AXIS_MAX_DIGITS.
+constexpr std::size_t kGrowthAxisDigits = 21;
+
 std::string npy_encode(const void* data, DType dtype, const std::vector<std::int64_t>& shape) {
   const std::size_t bytes = detail::byte_count(dtype, shape);
   std::string header = fmt::format("{{'descr': '{}', 'fortran_order': False, 'shape': {}, }}",
                                    descr_of(dtype), shape_tuple(shape));
-  // magic (6) + version (2) + length (2) + header + '\n', a multiple of 64.
+  // As numpy.save pads it (numpy.lib.format): room for the first dimension to grow to 21
+  // digits, then spaces so that magic (6) + version (2) + length (2) + header + '\n' is a
+  // multiple of 64, at least one space (64 when it already is one).
+  if (!shape.empty()) {
+    const std::size_t digits = std::to_string(shape[0]).size();
+    if (digits < kGrowthAxisDigits) header.append(kGrowthAxisDigits - digits, ' ');
+  }
   const std::size_t unpadded = kMagicSize + 4 + header.size() + 1;
-  header.append((64 - unpadded % 64) % 64, ' ');
+  header.append(64 - unpadded % 64, ' ');
   header += '\n';
   std::string out;
   out.reserve(kMagicSize + 4 + header.size() + bytes);

@@ -96,10 +96,50 @@ std::string toml_type(const toml::node& n) {
 }
 
 // One value of a parameter: as the kernel takes it, and its canonical JSON.
+// The canonical text of a JSON value (docs/batches.md, "Run ids"): compact, keys sorted (the
+// json objects are std::maps), strings as nlohmann escapes them (UTF-8 kept, as
+// json.dumps(ensure_ascii=False)), and floats in their shortest round-trip form as Python's
+// repr writes them: nlohmann's own dump() uses Grisu2, which is round-trip but not always
+// shortest (5.58765690525698 would come out as 5.5876569052569796).
+void append_canonical(std::string& out, const json& v) {
+  switch (v.type()) {
+    case json::value_t::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& [key, value] : v.items()) {
+        if (!first) out += ',';
+        first = false;
+        out += json(key).dump();
+        out += ':';
+        append_canonical(out, value);
+      }
+      out += '}';
+      break;
+    }
+    case json::value_t::array: {
+      out += '[';
+      for (std::size_t i = 0; i < v.size(); ++i) {
+        if (i) out += ',';
+        append_canonical(out, v[i]);
+      }
+      out += ']';
+      break;
+    }
+    case json::value_t::number_float: out += number_text(v.get<double>()); break;
+    default: out += v.dump(); break;  // null, booleans, integers, strings
+  }
+}
+
+std::string canonical_text(const json& v) {
+  std::string out;
+  append_canonical(out, v);
+  return out;
+}
+
 struct Resolved {
   Value value;
   json canonical;
-  std::string text;  // canonical.dump(), filled before the runs are expanded
+  std::string text;  // canonical_text(canonical), filled before the runs are expanded
 };
 
 json json_of(const Value& v) {
@@ -160,6 +200,7 @@ class Parser {
   const Registry& m_registry;
   bool m_lines;
   BatchSpec m_spec;
+  SpecPlace m_replicates_at;  // where `replicates` is set (its errors after the params name it)
   const KernelDef* m_kernel = nullptr;
   std::vector<std::pair<std::string, SpecPlace>> m_set_at;  // parameter -> where it is set
   std::vector<std::pair<std::string, Resolved>> m_fixed;
@@ -438,6 +479,7 @@ BatchSpec Parser::parse(std::string text) {
     m_spec.seed = static_cast<std::uint64_t>(s);
   }
   if (const auto* n = root.get("replicates")) {
+    m_replicates_at = place(n, "replicates");
     m_spec.replicates = integer(*n, place(n, "replicates"), "replicates");
     if (m_spec.replicates < 1 || m_spec.replicates > kMaxRuns)
       throw SpecError(place(n, "replicates"),
@@ -548,7 +590,7 @@ BatchSpec Parser::parse(std::string text) {
                                     [](const auto& s) { return s.first == "seed"; });
   m_spec.derives_seed = has_seed && !seed_set;
   if (m_spec.replicates > 1 && !m_spec.derives_seed)
-    throw SpecError({m_origin, 0, "replicates"},
+    throw SpecError(m_replicates_at,
                     has_seed ? "replicates differ only by seed, which the spec sets itself: remove "
                                "'seed' from the parameters (each run's seed is then derived from "
                                "the batch seed) or set replicates = 1"
@@ -571,7 +613,7 @@ BatchSpec Parser::parse(std::string text) {
   // The fixed parameters' canonical form, compared on resume.
   json fixed = json::object();
   for (const auto& [name, r] : m_fixed) fixed[name] = r.canonical;
-  m_spec.fixed_json = fixed.dump();
+  m_spec.fixed_json = canonical_text(fixed);
 
   // Expand: the first axis outermost, replicates innermost.
   std::int64_t total = m_spec.replicates;
@@ -598,13 +640,12 @@ BatchSpec Parser::parse(std::string text) {
     for (const auto& n : a.names) axis_slots.back().push_back(param_index(n));
   }
   const std::size_t seed_slot = param_index("seed");
-  // A run's params JSON is assembled from texts made once: each value's canonical dump and
-  // each key, in the sorted key order nlohmann::json's dump() gives (its objects are
-  // std::maps), so the text is byte for byte what dumping the object would give.
-  for (auto& [name, r] : m_fixed) r.text = r.canonical.dump();
+  // A run's params JSON is assembled from texts made once: each value's canonical text and
+  // each key, in sorted key order, so it is byte for byte canonical_text() of the object.
+  for (auto& [name, r] : m_fixed) r.text = canonical_text(r.canonical);
   for (auto& a : m_axes)
     for (auto& row : a.rows)
-      for (auto& r : row) r.text = r.canonical.dump();
+      for (auto& r : row) r.text = canonical_text(r.canonical);
   std::vector<std::size_t> key_order(m_kernel->params.size());
   std::vector<std::string> key_text(m_kernel->params.size());
   for (std::size_t i = 0; i < key_order.size(); ++i) {
