@@ -1349,6 +1349,26 @@ class PlainHooks final : public BatchHooks {
   int finals = 0;
 };
 
+// Two runs of two bodies at the same place: with eps = 0 (run 0) the energy is infinite at
+// step 0 and the kernel fails; with eps = 0.1 (run 1) it runs. `extra` goes at the top.
+BatchSpec coincident_bodies(const TempDir& dir, const std::string& extra = "") {
+  const std::vector<double> pos(6, 0.0), vel(6, 0.0), mass = {1, 1};
+  write_file(dir / "pos.npy", npy_encode(pos.data(), DType::Float64, {2, 3}));
+  write_file(dir / "vel.npy", npy_encode(vel.data(), DType::Float64, {2, 3}));
+  write_file(dir / "mass.npy", npy_encode(mass.data(), DType::Float64, {2}));
+  return parse("kernel = \"nbody\"\n" + extra + R"(outputs = ["energy"]
+[params]
+pos = { npy = "pos.npy" }
+vel = { npy = "vel.npy" }
+mass = { npy = "mass.npy" }
+dt = 0.01
+steps = 2
+[grid]
+eps = [0.0, 0.1]
+)",
+               dir);
+}
+
 BatchOptions options_for(const std::string& out, int jobs) {
   BatchOptions o;
   o.out = out;
@@ -1538,24 +1558,7 @@ sweeps = [2, )" + std::string(kLongSweeps) +
 
 TEST_CASE("a kernel error is retried as the spec says and recorded with the kernel's message") {
   TempDir dir;
-  // Two bodies at the same place with no softening: the energy is infinite at step 0.
-  const std::vector<double> pos = {0, 0, 0, 0, 0, 0}, vel(6, 0.0), mass = {1, 1};
-  write_file(dir / "pos.npy", npy_encode(pos.data(), DType::Float64, {2, 3}));
-  write_file(dir / "vel.npy", npy_encode(vel.data(), DType::Float64, {2, 3}));
-  write_file(dir / "mass.npy", npy_encode(mass.data(), DType::Float64, {2}));
-  const BatchSpec spec = parse(R"(kernel = "nbody"
-retries = 1
-outputs = ["energy"]
-[params]
-pos = { npy = "pos.npy" }
-vel = { npy = "vel.npy" }
-mass = { npy = "mass.npy" }
-dt = 0.01
-steps = 2
-[grid]
-eps = [0.0, 0.1]
-)",
-                               dir);
+  const BatchSpec spec = coincident_bodies(dir, "retries = 1\n");
   PlainHooks hooks;
   const std::string out = dir / "out";
   const BatchSummary s = run_batch(spec, options_for(out, 1), hooks);
@@ -1586,22 +1589,7 @@ eps = [0.0, 0.1]
 TEST_CASE(
     "an interrupted retry_failed batch still counts the failed runs it did not redo as failed") {
   TempDir dir;
-  const std::vector<double> pos(6, 0.0), vel(6, 0.0), mass = {1, 1};
-  write_file(dir / "pos.npy", npy_encode(pos.data(), DType::Float64, {2, 3}));
-  write_file(dir / "vel.npy", npy_encode(vel.data(), DType::Float64, {2, 3}));
-  write_file(dir / "mass.npy", npy_encode(mass.data(), DType::Float64, {2}));
-  const BatchSpec spec = parse(R"(kernel = "nbody"
-outputs = ["energy"]
-[params]
-pos = { npy = "pos.npy" }
-vel = { npy = "vel.npy" }
-mass = { npy = "mass.npy" }
-dt = 0.01
-steps = 2
-[grid]
-eps = [0.0, 0.1]
-)",
-                               dir);
+  const BatchSpec spec = coincident_bodies(dir);
   const std::string out = dir / "out";
   PlainHooks first;
   REQUIRE(run_batch(spec, options_for(out, 1), first).failed == 1);
