@@ -372,7 +372,10 @@ class Supervision {
       call.cancel();
       return true;
     }
-    const bool report = reports_progress() && now - m_last_report >= kProgressInterval;
+    // Periodic reports wait for the kernel to set its total: a (0, 0) before it starts says
+    // nothing, and would break a caller's done <= total. The final report is always made.
+    const bool report = reports_progress() && now - m_last_report >= kProgressInterval &&
+                        call.progress().total() > 0;
     if (!signals && !report) return false;
     if (released) PyEval_RestoreThread(released);  // see without_gil() for why no RAII guard
     bool raised = signals && PyErr_CheckSignals() != 0;
