@@ -319,6 +319,9 @@ void Engine::lane() noexcept {
       std::lock_guard lock(m_mutex);
       if (m_ready.empty() || m_stopping || m_lane_error) {
         --m_lanes;
+        // Under the lock: once it is released, stop_local() may see no lane and the engine
+        // go away, so nothing of it may be touched after (not even its condition variable).
+        m_cv.notify_all();
         break;
       }
       w = std::move(m_ready.front());
@@ -331,7 +334,6 @@ void Engine::lane() noexcept {
       if (!m_lane_error) m_lane_error = std::current_exception();
     }
   }
-  m_cv.notify_all();
 }
 
 void Engine::encode_outputs(const Call& call, RunResult& r) const {
