@@ -437,6 +437,16 @@ def test_one_writer_per_folder_and_status_while_running():
         assert "writer: running" in first.stdout and re.search(rf"\bpid {pid}\b", first.stdout), (
             f"status while pid {pid} runs the batch:\n{first.stdout}")
         assert "(running)" in first.stdout, first.stdout
+        later = simhost(["batch", "status", out])
+        assert later.returncode == 0, describe(later)
+        # Frozen from here (it keeps its lock), so that the batch cannot finish during the
+        # probes below, however fast it runs.
+        child.proc.send_signal(signal.SIGSTOP)
+        assert child.proc.poll() is None, (
+            "the batch finished during the probes: they tested nothing; make it longer")
+        counts = done_count(first.stdout), done_count(later.stdout)
+        print(f"  status while running: {counts[0]} then {counts[1]} done (pid {pid})")
+        assert counts[1] > counts[0], (first.stdout, later.stdout)
         for extra in ((), ("--resume",)):
             second = simhost(batch_args(out, *extra))
             # The contract's exit status for a refused store is 2 (test_regression_refusal_exit_code).
@@ -444,13 +454,6 @@ def test_one_writer_per_folder_and_status_while_running():
             SEEN.setdefault("refusals", []).append(second)
             assert "in use by another batch" in second.stderr, describe(second)
             assert re.search(rf"\bpid {pid}\b", second.stderr), describe(second)
-        later = simhost(["batch", "status", out])
-        assert later.returncode == 0, describe(later)
-        assert child.proc.poll() is None, (
-            "the batch finished during the probes: they tested nothing; make it longer")
-        counts = done_count(first.stdout), done_count(later.stdout)
-        print(f"  status while running: {counts[0]} then {counts[1]} done (pid {pid})")
-        assert counts[1] > counts[0], (first.stdout, later.stdout)
         SEEN["status"] = (first.stdout, pid)
         child.proc.send_signal(signal.SIGKILL)
         child.proc.wait(LIMIT_S)
