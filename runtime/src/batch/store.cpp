@@ -424,17 +424,13 @@ void BatchStore::write(const RunResult& r) {
     m_in_group = true;
   }
   const BatchRun& run = m_spec->runs.at(static_cast<std::size_t>(r.index));
-  json where;  // made only when an output goes to a file (otherwise m_all_db_json says it)
-  bool all_db = true;
+  // Where each output goes is written per run only when one goes to a file; otherwise
+  // m_all_db_json (the same for every such run) says it.
+  const bool all_db = std::none_of(r.outputs.begin(), r.outputs.end(),
+                                   [](const RunOutput& o) { return o.npy.size() > kFileOutputBytes; });
+  json where = json::object();
   for (const auto& o : r.outputs) {
     if (o.npy.size() > kFileOutputBytes) {
-      if (all_db) {
-        where = json::object();
-        for (const auto& earlier : r.outputs) {
-          if (&earlier == &o) break;
-          where[earlier.name] = "db";
-        }
-      }
       const std::string rel = fmt::format("arrays/{}/{}.npy", run.id, o.name);
       const std::string dir = fmt::format("{}/arrays/{}", m_folder, run.id);
       std::error_code ec;
@@ -443,7 +439,6 @@ void BatchStore::write(const RunResult& r) {
       write_file_durably(m_folder + "/" + rel, o.npy, m_folder + "/" + rel + ".tmp");
       m_dirs_to_sync.push_back(dir);
       where[o.name] = rel;
-      all_db = false;
     } else {
       sqlite3_reset(m_array);
       sqlite3_bind_int64(m_array, 1, r.index);
