@@ -25,7 +25,7 @@ namespace {
 constexpr std::int64_t kRowGrain = 8;
 // Largest L accepted: keeps L^2 and every index far inside 64 bits.
 constexpr std::int64_t kMaxL = std::int64_t{1} << 20;
-// Philox stream of the hot start; sweep t, colour c use stream 2t + c, which never reaches it.
+// Philox4x64 stream of the hot start (the sweeps draw from Philox4x32, streams 2t + c).
 constexpr std::uint64_t kHotStartStream = ~std::uint64_t{0};
 // A site is flipped when (r >> 1) < threshold, r its 32-bit random word: the threshold is
 // p * 2^31 (rounded down), so 2^31 means "always" and 0 "never".
@@ -88,20 +88,40 @@ struct RowCounts {
   std::int64_t bond = 0;
 };
 
-// The 32-bit random words of the row's sites k0 .. k0 + n - 1 (k0 a multiple of 8): site k
-// uses half (k mod 8) of Philox(seed, stream).bits(row, k div 8), low half of word 0 first.
-void random_words(const Philox& rng, std::uint64_t row, std::int64_t k0, std::int64_t n,
-                  std::uint32_t* out) {
-  for (std::int64_t b = 0; b * 8 < n; ++b) {
-    const Philox::Words w = rng.bits(row, static_cast<std::uint64_t>(k0 / 8 + b));
-    for (int q = 0; q < 4; ++q) {
-      out[8 * b + 2 * q] = static_cast<std::uint32_t>(w[static_cast<std::size_t>(q)]);
-      out[8 * b + 2 * q + 1] = static_cast<std::uint32_t>(w[static_cast<std::size_t>(q)] >> 32);
-    }
-  }
-}
+// The random words of a sweep (docs/kernels/ising2d.md): site k of colour-c row i in sweep t,
+// written k = 32 m + 8 q + l (0 <= l < 8, 0 <= q < 4), takes 32-bit word q of Philox4x32-10
+// with key seed and counter (8 m + l, i, stream = 2 t + c), i.e. of
+// detail::philox4x32_words(seed, stream, (i << 32) + 8 m + l). Eight consecutive counters
+// fill the eight 64-bit lanes of a vector, and the layout makes each of their four output
+// words eight consecutive sites.
 
 #if SIMHOST_CPU_AVX512
+
+// The words of sites k0 .. k0 + 63 (k0 a multiple of 64; words past the row's end are made
+// too, and not used): two groups of eight counters through Philox4x32-10 side by side.
+inline void random_words(std::uint64_t seed, std::uint64_t stream, std::uint64_t row,
+                         std::int64_t k0, std::uint32_t* out) {
+  constexpr int kGroups = kSegment / 32;
+  constexpr __mmask8 kAll8 = 0xFF;
+  const __m512i lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+  __m512i c0[kGroups], c1[kGroups], c2[kGroups], c3[kGroups];
+  for (int g = 0; g < kGroups; ++g) {
+    const auto first = static_cast<long long>(8 * (k0 / 32 + g));
+    c0[g] = _mm512_add_epi64(_mm512_set1_epi64(first), lane);
+    c1[g] = _mm512_set1_epi64(static_cast<long long>(row));
+    c2[g] = _mm512_set1_epi64(static_cast<long long>(stream & 0xffffffffULL));
+    c3[g] = _mm512_set1_epi64(static_cast<long long>(stream >> 32));
+  }
+  detail::philox4x32_rounds_x8<kGroups>(seed, c0, c1, c2, c3);
+  // The words are the low halves of the lanes (the high halves hold garbage).
+  auto* dst = reinterpret_cast<__m256i*>(out);
+  for (int g = 0; g < kGroups; ++g) {
+    _mm256_store_si256(dst + 4 * g + 0, _mm512_maskz_cvtepi64_epi32(kAll8, c0[g]));
+    _mm256_store_si256(dst + 4 * g + 1, _mm512_maskz_cvtepi64_epi32(kAll8, c1[g]));
+    _mm256_store_si256(dst + 4 * g + 2, _mm512_maskz_cvtepi64_epi32(kAll8, c2[g]));
+    _mm256_store_si256(dst + 4 * g + 3, _mm512_maskz_cvtepi64_epi32(kAll8, c3[g]));
+  }
+}
 
 // Metropolis for the n <= 64 sites k0 .. k0 + n - 1 of one row (lanes beyond n masked off):
 // int8 neighbour sums and flip keys for all 64 lanes, then four groups of 16 lanes widened to
@@ -152,6 +172,18 @@ inline void update_segment(std::int8_t* own, const std::int8_t* up, const std::i
 
 #else
 
+// The same words one counter at a time, for CPUs without AVX-512 (bit-identical).
+inline void random_words(std::uint64_t seed, std::uint64_t stream, std::uint64_t row,
+                         std::int64_t k0, std::uint32_t* out) {
+  for (std::int64_t g = 0; g < kSegment / 32; ++g)
+    for (std::uint64_t l = 0; l < 8; ++l) {
+      const std::uint64_t block = (row << 32) + 8 * static_cast<std::uint64_t>(k0 / 32 + g) + l;
+      const auto w = detail::philox4x32_words(seed, stream, block);
+      for (std::size_t q = 0; q < 4; ++q)
+        out[static_cast<std::size_t>(32 * g) + 8 * q + l] = w[q];
+    }
+}
+
 // The same Metropolis step one site at a time, for CPUs without AVX-512.
 void update_segment(std::int8_t* own, const std::int8_t* up, const std::int8_t* down,
                     const std::int8_t* same, std::int64_t side, const std::uint32_t* rnd,
@@ -172,8 +204,8 @@ void update_segment(std::int8_t* own, const std::int8_t* up, const std::int8_t* 
 #endif
 
 // One colour's update of row i (which also refreshes the row's ghosts) and its counts.
-RowCounts update_row(Lattice& lat, int c, std::int64_t i, const Philox& rng,
-                     const Thresholds& thr) {
+RowCounts update_row(Lattice& lat, int c, std::int64_t i, std::uint64_t seed,
+                     std::uint64_t stream, const Thresholds& thr) {
   const std::int64_t L = lat.L, H = lat.H;
   std::int8_t* own = lat.row(c, i);
   const std::int8_t* up = lat.row(1 - c, i == 0 ? L - 1 : i - 1);
@@ -186,11 +218,11 @@ RowCounts update_row(Lattice& lat, int c, std::int64_t i, const Philox& rng,
 #else
   const Thresholds& table = thr;
 #endif
-  alignas(64) std::uint32_t rnd[kSegment] = {};  // words past a short row's end stay 0
+  alignas(64) std::uint32_t rnd[kSegment];
   RowCounts counts;
   for (std::int64_t k0 = 0; k0 < H; k0 += kSegment) {
     const std::int64_t n = std::min(kSegment, H - k0);
-    random_words(rng, row, k0, n, rnd);
+    random_words(seed, stream, row, k0, rnd);
     update_segment(own, up, down, same, side, rnd, table, k0, n, counts);
   }
   lat.set_ghosts(c, i);
@@ -244,11 +276,11 @@ void run_ising2d(CallContext& ctx) {
 
   for (std::int64_t t = 0; t < sweeps; ++t) {
     for (int c = 0; c < 2; ++c) {
-      const Philox rng(seed, 2 * static_cast<std::uint64_t>(t) + static_cast<std::uint64_t>(c));
+      const std::uint64_t stream = 2 * static_cast<std::uint64_t>(t) + static_cast<std::uint64_t>(c);
       auto& counts = c == 0 ? black : white;
       parallel_for(ctx, 0, L, kRowGrain, [&](std::int64_t lo, std::int64_t hi) {
         for (std::int64_t i = lo; i < hi; ++i)
-          counts[static_cast<std::size_t>(i)] = update_row(lat, c, i, rng, thr);
+          counts[static_cast<std::size_t>(i)] = update_row(lat, c, i, seed, stream, thr);
       });
     }
     if ((t + 1) % measure_every == 0) {

@@ -1,5 +1,6 @@
 """ising2d through the host: bit for bit against a pure-Python implementation written here
-(its own Philox4x64-10, checked against Random123's known answer), Onsager's magnetization,
+(its own Philox4x32-10 for the sweeps and Philox4x64-10 for the hot start, both checked
+against Random123's known answers), Onsager's magnetization,
 every bad input, bit-identity across thread counts, timeout and the documentation. The exit
 code is the verdict."""
 
@@ -48,30 +49,51 @@ def philox4x64(counter, key):
     return x0, x1, x2, x3
 
 
+MASK32 = (1 << 32) - 1
+PHILOX32_M = (0xD2511F53, 0xCD9E8D57)
+PHILOX32_W = (0x9E3779B9, 0xBB67AE85)
+
+
+def philox4x32(counter, key):
+    """The four 32-bit output words for a 4-word counter and a 2-word key."""
+    x0, x1, x2, x3 = counter
+    k0, k1 = key
+    for r in range(10):
+        if r:
+            k0 = (k0 + PHILOX32_W[0]) & MASK32
+            k1 = (k1 + PHILOX32_W[1]) & MASK32
+        p0 = PHILOX32_M[0] * x0
+        p1 = PHILOX32_M[1] * x2
+        x0, x1, x2, x3 = ((p1 >> 32) ^ x1 ^ k0, p1 & MASK32, (p0 >> 32) ^ x3 ^ k1, p0 & MASK32)
+    return x0, x1, x2, x3
+
+
 def reference_ising(spins, beta, h, sweeps, seed, measure_every=1):
     """The documented algorithm, one site at a time, with the Philox above.
 
     Sweep t updates colour c = 0 (sites with i + j even) then c = 1. Site (i, j) of colour c
-    is site k = j // 2 of its colour row; its 32-bit word is half k % 8 of
-    philox(counter (i, k // 8, 0, 0), key (seed mod 2^64, 2 t + c)), low half of word 0
-    first. It flips when (word >> 1) < floor(p * 2^31), p = min(1, exp(-beta dE)),
+    is site k = j // 2 of its colour row; writing k = 32 m + 8 q + l, its 32-bit word is
+    word q of philox4x32(counter (8 m + l, i, stream low, stream high), key (seed low, seed
+    high)), stream = 2 t + c, seed taken mod 2^64. It flips when (word >> 1) < floor(p * 2^31), p = min(1, exp(-beta dE)),
     dE = 2 s (nb + h); p = 1 means "always" (threshold 2^31).
     """
     s = np.array(spins, dtype=np.int64)
     L = s.shape[0]
     seed %= 1 << 64
+    key = (seed & MASK32, seed >> 32)
     mags, energies = [], []
     for t in range(sweeps):
         for c in (0, 1):
             new = s.copy()
             for i in range(L):
                 words = {}
+                stream = 2 * t + c
                 for j in range((i + c) % 2, L, 2):
                     k = j // 2
-                    if k // 8 not in words:
-                        words[k // 8] = philox4x64((i, k // 8, 0, 0), (seed, 2 * t + c))
-                    q = k % 8
-                    word = (words[k // 8][q // 2] >> (32 * (q % 2))) & 0xFFFFFFFF
+                    block = 8 * (k // 32) + k % 8
+                    if block not in words:
+                        words[block] = philox4x32((block, i, stream & MASK32, stream >> 32), key)
+                    word = words[block][(k % 32) // 8]
                     nb = s[i - 1, j] + s[(i + 1) % L, j] + s[i, j - 1] + s[i, (j + 1) % L]
                     dE = 2.0 * s[i, j] * (nb + h)
                     p = 1.0 if beta == 0 else math.exp(-beta * dE)
@@ -116,19 +138,27 @@ def assert_same(r, want, label):
 
 
 def test_python_philox_reproduces_random123_known_answers():
-    # Random123's kat_vectors, philox4x64 10: counter 0, key 0, and the pi digits vector.
+    # Random123's kat_vectors. philox4x64 10: counter 0, key 0, and the pi digits vector.
     assert philox4x64((0, 0, 0, 0), (0, 0)) == (
         0x16554D9ECA36314C, 0xDB20FE9D672D0FDC, 0xD7E772CEE186176B, 0x7E68B68AEC7BA23B)
     assert philox4x64((0x243F6A8885A308D3, 0x13198A2E03707344, 0xA4093822299F31D0,
                        0x082EFA98EC4E6C89), (0x452821E638D01377, 0xBE5466CF34E90C6C)) == (
         0xA528F45403E61D95, 0x38C72DBD566E9788, 0xA5A1610E72FD18B5, 0x57BD43B5E52B7FE6)
+    # philox4x32 10: counter 0, key 0; all ones; the pi digits vector.
+    assert philox4x32((0, 0, 0, 0), (0, 0)) == (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)
+    assert philox4x32((MASK32,) * 4, (MASK32,) * 2) == (
+        0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)
+    assert philox4x32((0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344),
+                      (0xA4093822, 0x299F31D0)) == (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)
 
 
 def test_matches_the_python_reference_bit_for_bit():
     rng = np.random.default_rng(3)
-    # L = 6: rows of 3 sites per colour; L = 20: two Philox blocks per row.
+    # L = 6: rows of 3 sites per colour; L = 20: one group of 32 sites per row; L = 140: 70
+    # sites per row, so two groups, a second SIMD segment and a ragged tail.
     for L, beta, h, sweeps, seed, every in ((6, 0.35, 0.3, 4, 77, 1),
-                                            (20, 0.5, -0.1, 3, 2**63 - 5, 2)):
+                                            (20, 0.5, -0.1, 3, 2**63 - 5, 2),
+                                            (140, 0.44, 0.05, 1, 2**40 + 3, 1)):
         spins = np.where(rng.random((L, L)) < 0.5, -1, 1).astype(np.int8)
         r = ising(spins=spins, beta=beta, h=h, sweeps=sweeps, seed=seed, measure_every=every)
         assert_same(r, reference_ising(spins, beta, h, sweeps, seed, every), f"spins L={L}")

@@ -115,12 +115,18 @@ double onsager_energy(double beta) {
 
 // ---- An independent, site-by-site implementation of the documented algorithm -------------
 
-// The documented random word of colour site k of row i: half (k mod 8) of
-// Philox(seed, 2 t + c).bits(i, k div 8), the low half of word 0 first.
-std::uint32_t site_word(const Philox& rng, std::int64_t i, std::int64_t k) {
-  const auto w = rng.bits(static_cast<std::uint64_t>(i), static_cast<std::uint64_t>(k / 8));
-  const std::int64_t q = k % 8;
-  return static_cast<std::uint32_t>(w[static_cast<std::size_t>(q / 2)] >> (32 * (q % 2)));
+// The documented random word of colour site k = 32 m + 8 q + l of row i in sweep t, colour
+// c: word q of Philox4x32-10 (Random123's, called directly) with key (seed low, seed high)
+// and counter (8 m + l, i, stream low, stream high), stream = 2 t + c.
+std::uint32_t site_word(std::uint64_t seed, std::uint64_t stream, std::int64_t i, std::int64_t k) {
+  const std::int64_t m = k / 32, q = (k % 32) / 8, l = k % 8;
+  const r123::Philox4x32::ctr_type ctr{{static_cast<std::uint32_t>(8 * m + l),
+                                        static_cast<std::uint32_t>(i),
+                                        static_cast<std::uint32_t>(stream),
+                                        static_cast<std::uint32_t>(stream >> 32)}};
+  const r123::Philox4x32::key_type key{
+      {static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)}};
+  return r123::Philox4x32()(ctr, key).v[q];
 }
 
 bool metropolis_accepts(std::uint32_t r, int s, int nb, double beta, double h) {
@@ -152,14 +158,14 @@ Run reference(Spins s, std::int64_t L, double beta, double h, std::int64_t sweep
   Run out;
   for (std::int64_t t = 0; t < sweeps; ++t) {
     for (int c = 0; c < 2; ++c) {
-      const Philox rng(seed, 2 * static_cast<std::uint64_t>(t) + static_cast<std::uint64_t>(c));
+      const std::uint64_t stream = 2 * static_cast<std::uint64_t>(t) + static_cast<std::uint64_t>(c);
       Spins next = s;  // all sites of a colour see the other colour as it was
       for (std::int64_t i = 0; i < L; ++i)
         for (std::int64_t j = 0; j < L; ++j) {
           if ((i + j) % 2 != c) continue;
           const int nb = at(i - 1, j) + at(i + 1, j) + at(i, j - 1) + at(i, j + 1);
           const int spin = at(i, j);
-          if (metropolis_accepts(site_word(rng, i, j / 2), spin, nb, beta, h))
+          if (metropolis_accepts(site_word(seed, stream, i, j / 2), spin, nb, beta, h))
             next[static_cast<std::size_t>(i * L + j)] = static_cast<std::int8_t>(-spin);
         }
       s = next;
