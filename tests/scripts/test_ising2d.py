@@ -27,45 +27,39 @@ TIMEOUT_S = 0.2
 TIMEOUT_DEADLINE_S = 0.7
 
 # ------------------------------------------------------------------------------------------
-# Philox4x64-10 (Salmon et al. 2011, as in Random123) in plain Python integers
+# Philox4x64-10 and Philox4x32-10 (Salmon et al. 2011, as in Random123) in plain Python integers
 # ------------------------------------------------------------------------------------------
 
 MASK64 = (1 << 64) - 1
-PHILOX_M = (0xD2E7470EE14C6C93, 0xCA5A826395121157)
-PHILOX_W = (0x9E3779B97F4A7C15, 0xBB67AE8584CAA73B)
+MASK32 = (1 << 32) - 1
+# Multipliers and Weyl constants of Philox4xW (W = 64, 32).
+PHILOX_CONSTANTS = {64: ((0xD2E7470EE14C6C93, 0xCA5A826395121157),
+                         (0x9E3779B97F4A7C15, 0xBB67AE8584CAA73B)),
+                    32: ((0xD2511F53, 0xCD9E8D57), (0x9E3779B9, 0xBB67AE85))}
+
+
+def philox4xw(counter, key, width):
+    """Philox4xW-10's four W-bit output words for a 4-word counter and a 2-word key."""
+    (m0, m1), (w0, w1) = PHILOX_CONSTANTS[width]
+    mask = (1 << width) - 1
+    x0, x1, x2, x3 = counter
+    k0, k1 = key
+    for r in range(10):
+        if r:
+            k0 = (k0 + w0) & mask
+            k1 = (k1 + w1) & mask
+        p0 = m0 * x0
+        p1 = m1 * x2
+        x0, x1, x2, x3 = ((p1 >> width) ^ x1 ^ k0, p1 & mask, (p0 >> width) ^ x3 ^ k1, p0 & mask)
+    return x0, x1, x2, x3
 
 
 def philox4x64(counter, key):
-    """The four 64-bit output words for a 4-word counter and a 2-word key."""
-    x0, x1, x2, x3 = counter
-    k0, k1 = key
-    for r in range(10):
-        if r:
-            k0 = (k0 + PHILOX_W[0]) & MASK64
-            k1 = (k1 + PHILOX_W[1]) & MASK64
-        p0 = PHILOX_M[0] * x0
-        p1 = PHILOX_M[1] * x2
-        x0, x1, x2, x3 = ((p1 >> 64) ^ x1 ^ k0, p1 & MASK64, (p0 >> 64) ^ x3 ^ k1, p0 & MASK64)
-    return x0, x1, x2, x3
-
-
-MASK32 = (1 << 32) - 1
-PHILOX32_M = (0xD2511F53, 0xCD9E8D57)
-PHILOX32_W = (0x9E3779B9, 0xBB67AE85)
+    return philox4xw(counter, key, 64)
 
 
 def philox4x32(counter, key):
-    """The four 32-bit output words for a 4-word counter and a 2-word key."""
-    x0, x1, x2, x3 = counter
-    k0, k1 = key
-    for r in range(10):
-        if r:
-            k0 = (k0 + PHILOX32_W[0]) & MASK32
-            k1 = (k1 + PHILOX32_W[1]) & MASK32
-        p0 = PHILOX32_M[0] * x0
-        p1 = PHILOX32_M[1] * x2
-        x0, x1, x2, x3 = ((p1 >> 32) ^ x1 ^ k0, p1 & MASK32, (p0 >> 32) ^ x3 ^ k1, p0 & MASK32)
-    return x0, x1, x2, x3
+    return philox4xw(counter, key, 32)
 
 
 def reference_ising(spins, beta, h, sweeps, seed, measure_every=1):
