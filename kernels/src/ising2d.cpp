@@ -97,11 +97,11 @@ struct RowCounts {
 
 #if SIMHOST_CPU_AVX512
 
-// The words of sites k0 .. k0 + 63 (k0 a multiple of 64; words past the row's end are made
-// too, and not used): two groups of eight counters through Philox4x32-10 side by side.
-inline void random_words(std::uint64_t seed, std::uint64_t stream, std::uint64_t row,
-                         std::int64_t k0, std::uint32_t* out) {
-  constexpr int kGroups = kSegment / 32;
+// The words of sites k0 .. k0 + 32 G - 1 (k0 a multiple of 64; words past the row's end are
+// made too, and not used): G groups of eight counters through Philox4x32-10 side by side.
+template <int kGroups>
+inline void random_words_x8(std::uint64_t seed, std::uint64_t stream, std::uint64_t row,
+                            std::int64_t k0, std::uint32_t* out) {
   constexpr __mmask8 kAll8 = 0xFF;
   const __m512i lane = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
   __m512i c0[kGroups], c1[kGroups], c2[kGroups], c3[kGroups];
@@ -121,6 +121,13 @@ inline void random_words(std::uint64_t seed, std::uint64_t stream, std::uint64_t
     _mm256_store_si256(dst + 4 * g + 2, _mm512_maskz_cvtepi64_epi32(kAll8, c2[g]));
     _mm256_store_si256(dst + 4 * g + 3, _mm512_maskz_cvtepi64_epi32(kAll8, c3[g]));
   }
+}
+
+// The words of sites k0 .. k0 + n - 1: one group of counters for up to 32 sites, two above.
+inline void random_words(std::uint64_t seed, std::uint64_t stream, std::uint64_t row,
+                         std::int64_t k0, std::int64_t n, std::uint32_t* out) {
+  if (n <= 32) random_words_x8<1>(seed, stream, row, k0, out);
+  else random_words_x8<2>(seed, stream, row, k0, out);
 }
 
 // Metropolis for the n <= 64 sites k0 .. k0 + n - 1 of one row (lanes beyond n masked off):
@@ -172,15 +179,18 @@ inline void update_segment(std::int8_t* own, const std::int8_t* up, const std::i
 
 #else
 
-// The same words one counter at a time, for CPUs without AVX-512 (bit-identical).
+// The same words one counter at a time, for CPUs without AVX-512 (bit-identical), and only
+// the counters that sites k0 .. k0 + n - 1 use (a short row needs few).
 inline void random_words(std::uint64_t seed, std::uint64_t stream, std::uint64_t row,
-                         std::int64_t k0, std::uint32_t* out) {
-  for (std::int64_t g = 0; g < kSegment / 32; ++g)
-    for (std::uint64_t l = 0; l < 8; ++l) {
-      const std::uint64_t block = (row << 32) + 8 * static_cast<std::uint64_t>(k0 / 32 + g) + l;
+                         std::int64_t k0, std::int64_t n, std::uint32_t* out) {
+  for (std::int64_t g = 0; 32 * g < n; ++g)
+    for (std::int64_t l = 0; l < std::min<std::int64_t>(8, n - 32 * g); ++l) {
+      const std::uint64_t block = (row << 32) + static_cast<std::uint64_t>(8 * (k0 / 32 + g) + l);
       const auto w = detail::philox4x32_words(seed, stream, block);
-      for (std::size_t q = 0; q < 4; ++q)
-        out[static_cast<std::size_t>(32 * g) + 8 * q + l] = w[q];
+      for (std::int64_t q = 0; q < 4; ++q) {
+        const std::int64_t t = 32 * g + 8 * q + l;
+        if (t < n) out[t] = w[static_cast<std::size_t>(q)];
+      }
     }
 }
 
@@ -218,11 +228,11 @@ RowCounts update_row(Lattice& lat, int c, std::int64_t i, std::uint64_t seed,
 #else
   const Thresholds& table = thr;
 #endif
-  alignas(64) std::uint32_t rnd[kSegment];
+  alignas(64) std::uint32_t rnd[kSegment] = {};  // words past a short row's end stay 0
   RowCounts counts;
   for (std::int64_t k0 = 0; k0 < H; k0 += kSegment) {
     const std::int64_t n = std::min(kSegment, H - k0);
-    random_words(seed, stream, row, k0, rnd);
+    random_words(seed, stream, row, k0, n, rnd);
     update_segment(own, up, down, same, side, rnd, table, k0, n, counts);
   }
   lat.set_ghosts(c, i);
