@@ -30,7 +30,7 @@ constexpr std::uint64_t kHotStartStream = ~std::uint64_t{0};
 // A site is flipped when (r >> 1) < threshold, r its 32-bit random word: the threshold is
 // p * 2^31 (rounded down), so 2^31 means "always" and 0 "never".
 constexpr std::uint32_t kAlways = std::uint32_t{1} << 31;
-// Sites per SIMD segment (one AVX-512 register of int8 spins).
+// Sites per segment (one AVX-512 register of int8 spins, two AVX2 ones).
 constexpr std::int64_t kSegment = 64;
 
 // Flip thresholds by key = s*nb + 4 + (s < 0), where s is the spin and nb the sum of its four
@@ -179,8 +179,136 @@ inline void update_segment(std::int8_t* own, const std::int8_t* up, const std::i
 
 #else
 
-// The same words one counter at a time, for CPUs without AVX-512 (bit-identical), and only
-// the counters that sites k0 .. k0 + n - 1 use (a short row needs few).
+// The Metropolis step one site at a time, for sites k0 + t0 .. k0 + t1 - 1 (rnd[t] the word of
+// site k0 + t): the whole of it on CPUs without AVX2, a row's last sites on AVX2.
+inline void update_sites(std::int8_t* own, const std::int8_t* up, const std::int8_t* down,
+                         const std::int8_t* same, std::int64_t side, const std::uint32_t* rnd,
+                         const Thresholds& thr, std::int64_t k0, std::int64_t t0, std::int64_t t1,
+                         RowCounts& counts) {
+  for (std::int64_t t = t0; t < t1; ++t) {
+    const std::int64_t k = k0 + t;
+    const int nb = up[k] + down[k] + same[k] + same[k + side];
+    int s = own[k];
+    const int snb = s * nb;
+    const auto key = static_cast<std::size_t>(snb + 4 + (s < 0 ? 1 : 0));
+    if ((rnd[t] >> 1) < thr[key]) s = -s;
+    own[k] = static_cast<std::int8_t>(s);
+    counts.up += s > 0;
+    counts.bond += s * nb;
+  }
+}
+
+#if SIMHOST_CPU_AVX2
+
+// The words of sites k0 .. k0 + 32 G - 1 as on AVX-512, eight counters per AVX2 register:
+// word q of the eight counters 8 m .. 8 m + 7 is the eight sites 32 m + 8 q ...
+template <int kGroups>
+inline void random_words_x8(std::uint64_t seed, std::uint64_t stream, std::uint64_t row,
+                            std::int64_t k0, std::uint32_t* out) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  __m256i c0[kGroups], c1[kGroups], c2[kGroups], c3[kGroups];
+  for (int g = 0; g < kGroups; ++g) {
+    c0[g] = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(8 * (k0 / 32 + g))), lane);
+    c1[g] = _mm256_set1_epi32(static_cast<int>(row));
+    c2[g] = _mm256_set1_epi32(static_cast<int>(stream & 0xffffffffULL));
+    c3[g] = _mm256_set1_epi32(static_cast<int>(stream >> 32));
+  }
+  detail::philox4x32_rounds_x8_avx2<kGroups>(seed, c0, c1, c2, c3);
+  auto* dst = reinterpret_cast<__m256i*>(out);
+  for (int g = 0; g < kGroups; ++g) {
+    _mm256_store_si256(dst + 4 * g + 0, c0[g]);
+    _mm256_store_si256(dst + 4 * g + 1, c1[g]);
+    _mm256_store_si256(dst + 4 * g + 2, c2[g]);
+    _mm256_store_si256(dst + 4 * g + 3, c3[g]);
+  }
+}
+
+inline void random_words(std::uint64_t seed, std::uint64_t stream, std::uint64_t row,
+                         std::int64_t k0, std::int64_t n, std::uint32_t* out) {
+  if (n <= 32) random_words_x8<1>(seed, stream, row, k0, out);
+  else random_words_x8<2>(seed, stream, row, k0, out);
+}
+
+// The flip thresholds minus one as signed 32-bit numbers, in two registers of eight keys:
+// (r >> 1) < thr  <=>  !((r >> 1) > thr - 1) in signed arithmetic, as r >> 1 < 2^31 and
+// 0 <= thr <= 2^31 (AVX2 has no unsigned compare).
+struct Table {
+  __m256i lo, hi;
+};
+
+inline Table flip_table(const Thresholds& thr) {
+  alignas(32) std::int32_t minus1[16];
+  for (std::size_t i = 0; i < 16; ++i)
+    minus1[i] = static_cast<std::int32_t>(static_cast<std::int64_t>(thr[i]) - 1);
+  return {_mm256_load_si256(reinterpret_cast<const __m256i*>(minus1)),
+          _mm256_load_si256(reinterpret_cast<const __m256i*>(minus1 + 8))};
+}
+
+inline __m256i load(const std::int8_t* p) {
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+}
+
+// Metropolis for 32 sites k .. k + 31 of a row in one register of int8 spins: flip keys in
+// int8, then four groups of eight keys widened to 32 bits to look up the thresholds.
+inline void update_32(std::int8_t* own, const std::int8_t* up, const std::int8_t* down,
+                      const std::int8_t* same, std::int64_t side, const std::uint32_t* rnd,
+                      const Table& table, std::int64_t k, RowCounts& counts) {
+  const __m256i zero = _mm256_setzero_si256();
+  const __m256i four = _mm256_set1_epi8(4);
+  const __m256i s = load(own + k);
+  const __m256i nb = _mm256_add_epi8(_mm256_add_epi8(load(up + k), load(down + k)),
+                                     _mm256_add_epi8(load(same + k), load(same + k + side)));
+  const __m256i snb = _mm256_sign_epi8(nb, s);       // s * nb, as s is +-1
+  const __m256i negative = _mm256_cmpgt_epi8(zero, s);  // -1 where s < 0
+  const __m256i key = _mm256_sub_epi8(_mm256_add_epi8(snb, four), negative);  // 0 .. 9
+
+  const __m256i seven = _mm256_set1_epi32(7);
+  std::uint32_t flip_bits = 0;
+  for (int g = 0; g < 4; ++g) {
+    const __m128i half = g < 2 ? _mm256_castsi256_si128(key) : _mm256_extracti128_si256(key, 1);
+    const __m256i k32 = _mm256_cvtepu8_epi32(g % 2 == 0 ? half : _mm_srli_si128(half, 8));
+    const __m256i t = _mm256_blendv_epi8(_mm256_permutevar8x32_epi32(table.lo, k32),
+                                         _mm256_permutevar8x32_epi32(table.hi, k32),
+                                         _mm256_cmpgt_epi32(k32, seven));
+    const __m256i r = _mm256_srli_epi32(
+        _mm256_load_si256(reinterpret_cast<const __m256i*>(rnd + 8 * g)), 1);
+    const auto keep = static_cast<std::uint32_t>(
+        _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(r, t))));
+    flip_bits |= (~keep & 0xFFu) << (8 * g);
+  }
+  // The 32 flip bits back to a byte mask: byte j gets byte j / 8 of the bits, then its bit j % 8.
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(flip_bits)),
+      _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3,
+                       3, 3, 3, 3, 3, 3, 3));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
+  const __m256i flip = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+  const __m256i s_new = _mm256_sub_epi8(_mm256_xor_si256(s, flip), flip);  // -s where flip
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(own + k), s_new);
+
+  counts.up += 32 - std::popcount(static_cast<std::uint32_t>(_mm256_movemask_epi8(s_new)));
+  // The byte sums of s * nb + 4 (in 0 .. 8) carry a bias of 4 per site.
+  const __m256i sums = _mm256_sad_epu8(_mm256_add_epi8(_mm256_sign_epi8(nb, s_new), four), zero);
+  alignas(32) std::int64_t lanes[4];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), sums);
+  counts.bond += lanes[0] + lanes[1] + lanes[2] + lanes[3] - 4 * 32;
+}
+
+// The n <= 64 sites k0 .. k0 + n - 1: whole groups of 32 in AVX2, the rest one at a time
+// (plain 32-byte loads would read past the row).
+inline void update_segment(std::int8_t* own, const std::int8_t* up, const std::int8_t* down,
+                           const std::int8_t* same, std::int64_t side, const std::uint32_t* rnd,
+                           const Table& table, const Thresholds& thr, std::int64_t k0,
+                           std::int64_t n, RowCounts& counts) {
+  std::int64_t t = 0;
+  for (; t + 32 <= n; t += 32) update_32(own, up, down, same, side, rnd + t, table, k0 + t, counts);
+  update_sites(own, up, down, same, side, rnd, thr, k0, t, n, counts);
+}
+
+#else
+
+// The words one counter at a time (bit-identical), and only the counters that sites
+// k0 .. k0 + n - 1 use (a short row needs few).
 inline void random_words(std::uint64_t seed, std::uint64_t stream, std::uint64_t row,
                          std::int64_t k0, std::int64_t n, std::uint32_t* out) {
   for (std::int64_t g = 0; 32 * g < n; ++g)
@@ -194,23 +322,7 @@ inline void random_words(std::uint64_t seed, std::uint64_t stream, std::uint64_t
     }
 }
 
-// The same Metropolis step one site at a time, for CPUs without AVX-512.
-void update_segment(std::int8_t* own, const std::int8_t* up, const std::int8_t* down,
-                    const std::int8_t* same, std::int64_t side, const std::uint32_t* rnd,
-                    const Thresholds& thr, std::int64_t k0, std::int64_t n, RowCounts& counts) {
-  for (std::int64_t t = 0; t < n; ++t) {
-    const std::int64_t k = k0 + t;
-    const int nb = up[k] + down[k] + same[k] + same[k + side];
-    int s = own[k];
-    const int snb = s * nb;
-    const auto key = static_cast<std::size_t>(snb + 4 + (s < 0 ? 1 : 0));
-    if ((rnd[t] >> 1) < thr[key]) s = -s;
-    own[k] = static_cast<std::int8_t>(s);
-    counts.up += s > 0;
-    counts.bond += s * nb;
-  }
-}
-
+#endif
 #endif
 
 // One colour's update of row i (which also refreshes the row's ghosts) and its counts.
@@ -225,15 +337,21 @@ RowCounts update_row(Lattice& lat, int c, std::int64_t i, std::uint64_t seed,
   const auto row = static_cast<std::uint64_t>(i);
 #if SIMHOST_CPU_AVX512
   const __m512i table = _mm512_loadu_si512(thr.data());
-#else
-  const Thresholds& table = thr;
+#elif SIMHOST_CPU_AVX2
+  const Table table = flip_table(thr);
 #endif
   alignas(64) std::uint32_t rnd[kSegment] = {};  // words past a short row's end stay 0
   RowCounts counts;
   for (std::int64_t k0 = 0; k0 < H; k0 += kSegment) {
     const std::int64_t n = std::min(kSegment, H - k0);
     random_words(seed, stream, row, k0, n, rnd);
+#if SIMHOST_CPU_AVX512
     update_segment(own, up, down, same, side, rnd, table, k0, n, counts);
+#elif SIMHOST_CPU_AVX2
+    update_segment(own, up, down, same, side, rnd, table, thr, k0, n, counts);
+#else
+    update_sites(own, up, down, same, side, rnd, thr, k0, 0, n, counts);
+#endif
   }
   lat.set_ghosts(c, i);
   return counts;

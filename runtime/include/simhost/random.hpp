@@ -423,6 +423,47 @@ inline bool cpu_has_avx512() noexcept {
 
 #endif  // SIMHOST_RANDOM_AVX512
 
+#if SIMHOST_RANDOM_AVX512  // (any x86-64 compiler that has the AVX-512 one has this one)
+
+/// Philox4x32-10 on G groups of eight counters in AVX2 registers, one 32-bit word per lane
+/// (no garbage halves): the same arithmetic as philox4x32_rounds_x8, for CPUs without AVX-512.
+/// lo and hi of the eight 32 x 32 -> 64-bit products a * m: _mm256_mul_epu32 multiplies the
+/// even lanes, so the odd ones are shifted down for a second multiply, and the halves of the
+/// two products are blended back into lane order.
+__attribute__((target("avx2"))) inline void mulhilo_x8_avx2(__m256i a, __m256i m, __m256i& lo,
+                                                           __m256i& hi) {
+  const __m256i even = _mm256_mul_epu32(a, m);
+  const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
+  lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
+  hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+}
+
+template <int G>
+__attribute__((target("avx2"))) inline void philox4x32_rounds_x8_avx2(
+    std::uint64_t seed, __m256i (&c0)[G], __m256i (&c1)[G], __m256i (&c2)[G], __m256i (&c3)[G]) {
+  const __m256i m0 = _mm256_set1_epi32(static_cast<int>(0xD2511F53u));
+  const __m256i m1 = _mm256_set1_epi32(static_cast<int>(0xCD9E8D57u));
+  __m256i key0 = _mm256_set1_epi32(static_cast<int>(seed & 0xffffffffULL));
+  __m256i key1 = _mm256_set1_epi32(static_cast<int>(seed >> 32));
+  const __m256i w0 = _mm256_set1_epi32(static_cast<int>(0x9E3779B9u));
+  const __m256i w1 = _mm256_set1_epi32(static_cast<int>(0xBB67AE85u));
+  for (int round = 0; round < 10; ++round) {
+    for (int g = 0; g < G; ++g) {
+      __m256i lo0, hi0, lo1, hi1;
+      mulhilo_x8_avx2(c0[g], m0, lo0, hi0);
+      mulhilo_x8_avx2(c2[g], m1, lo1, hi1);
+      c0[g] = _mm256_xor_si256(_mm256_xor_si256(hi1, c1[g]), key0);
+      c1[g] = lo1;
+      c2[g] = _mm256_xor_si256(_mm256_xor_si256(hi0, c3[g]), key1);
+      c3[g] = lo0;
+    }
+    key0 = _mm256_add_epi32(key0, w0);
+    key1 = _mm256_add_epi32(key1, w1);
+  }
+}
+
+#endif
+
 inline void philox4x32_fill(std::uint64_t seed, std::uint64_t stream, std::uint64_t first,
                             std::span<double> out, bool normal) noexcept {
 #if SIMHOST_RANDOM_AVX512
