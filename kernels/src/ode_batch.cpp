@@ -21,13 +21,18 @@
 
 #include "cpu_level.hpp"  // last: see there
 
-// The lane arithmetic below has an AVX-512 form and a portable form that performs the very same
-// IEEE operations (explicit fused multiply-adds, no reassociation), so both give the same bits.
-// SIMHOST_ODE_PORTABLE forces the portable form (so does SIMHOST_CPU=generic or avx2, at run time).
+// The lane arithmetic below has an AVX-512 form, an AVX2 form and a portable form that perform
+// the very same IEEE operations (explicit fused multiply-adds, no reassociation), so all give
+// the same bits. SIMHOST_ODE_PORTABLE forces the portable form (so does SIMHOST_CPU=generic).
 #if SIMHOST_CPU_AVX512 && !defined(SIMHOST_ODE_PORTABLE)
 #define SIMHOST_ODE_AVX512 1
+#define SIMHOST_ODE_AVX2 0
+#elif SIMHOST_CPU_AVX2 && !defined(SIMHOST_ODE_PORTABLE)
+#define SIMHOST_ODE_AVX512 0
+#define SIMHOST_ODE_AVX2 1
 #else
 #define SIMHOST_ODE_AVX512 0
+#define SIMHOST_ODE_AVX2 0
 #endif
 
 SIMHOST_CPU_BEGIN
@@ -71,6 +76,76 @@ inline Vec select(Mask m, Vec a, Vec b) { return {_mm512_mask_blend_pd(m, b.v, a
 // The bits of a as a signed integer, converted to double, and back (truncating).
 inline Vec bits_as_double(Vec a) { return {_mm512_cvtepi64_pd(_mm512_castpd_si512(a.v))}; }
 inline Vec double_as_bits(Vec a) { return {_mm512_castsi512_pd(_mm512_cvttpd_epi64(a.v))}; }
+
+#elif SIMHOST_ODE_AVX2
+
+// Eight lanes as two AVX2 registers; masks are the eight lane bits, as on AVX-512.
+struct Vec {
+  __m256d lo, hi;
+};
+using Mask = unsigned;
+
+inline Vec splat(double x) { return {_mm256_set1_pd(x), _mm256_set1_pd(x)}; }
+inline Vec load(const double* p) { return {_mm256_load_pd(p), _mm256_load_pd(p + 4)}; }
+inline void store(double* p, Vec a) {
+  _mm256_store_pd(p, a.lo);
+  _mm256_store_pd(p + 4, a.hi);
+}
+inline Vec operator+(Vec a, Vec b) { return {_mm256_add_pd(a.lo, b.lo), _mm256_add_pd(a.hi, b.hi)}; }
+inline Vec operator-(Vec a, Vec b) { return {_mm256_sub_pd(a.lo, b.lo), _mm256_sub_pd(a.hi, b.hi)}; }
+inline Vec operator*(Vec a, Vec b) { return {_mm256_mul_pd(a.lo, b.lo), _mm256_mul_pd(a.hi, b.hi)}; }
+inline Vec operator/(Vec a, Vec b) { return {_mm256_div_pd(a.lo, b.lo), _mm256_div_pd(a.hi, b.hi)}; }
+inline Vec fma(Vec a, Vec b, Vec c) {
+  return {_mm256_fmadd_pd(a.lo, b.lo, c.lo), _mm256_fmadd_pd(a.hi, b.hi, c.hi)};
+}
+inline Vec fms(Vec a, Vec b, Vec c) {
+  return {_mm256_fmsub_pd(a.lo, b.lo, c.lo), _mm256_fmsub_pd(a.hi, b.hi, c.hi)};
+}
+inline Vec fnma(Vec a, Vec b, Vec c) {
+  return {_mm256_fnmadd_pd(a.lo, b.lo, c.lo), _mm256_fnmadd_pd(a.hi, b.hi, c.hi)};
+}
+inline Vec vabs(Vec a) {
+  const __m256d sign = _mm256_set1_pd(-0.0);
+  return {_mm256_andnot_pd(sign, a.lo), _mm256_andnot_pd(sign, a.hi)};
+}
+inline Vec vsqrt(Vec a) { return {_mm256_sqrt_pd(a.lo), _mm256_sqrt_pd(a.hi)}; }
+// a > b ? a : b (b when either is NaN), as on AVX-512 and in the portable form.
+inline Vec vmax(Vec a, Vec b) { return {_mm256_max_pd(a.lo, b.lo), _mm256_max_pd(a.hi, b.hi)}; }
+inline Vec vmin(Vec a, Vec b) { return {_mm256_min_pd(a.lo, b.lo), _mm256_min_pd(a.hi, b.hi)}; }
+template <int kPredicate>
+inline Mask compare(Vec a, Vec b) {
+  const auto lo = static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(a.lo, b.lo, kPredicate)));
+  const auto hi = static_cast<unsigned>(_mm256_movemask_pd(_mm256_cmp_pd(a.hi, b.hi, kPredicate)));
+  return lo | (hi << 4);
+}
+inline Mask lt(Vec a, Vec b) { return compare<_CMP_LT_OQ>(a, b); }
+inline Mask le(Vec a, Vec b) { return compare<_CMP_LE_OQ>(a, b); }
+inline Mask ge(Vec a, Vec b) { return compare<_CMP_GE_OQ>(a, b); }
+inline Vec select(Mask m, Vec a, Vec b) {  // m ? a : b
+  const __m256i bits = _mm256_set1_epi64x(static_cast<long long>(m));
+  const __m256i lo = _mm256_setr_epi64x(1, 2, 4, 8), hi = _mm256_setr_epi64x(16, 32, 64, 128);
+  const __m256d in_lo = _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(bits, lo), lo));
+  const __m256d in_hi = _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(bits, hi), hi));
+  return {_mm256_blendv_pd(b.lo, a.lo, in_lo), _mm256_blendv_pd(b.hi, a.hi, in_hi)};
+}
+// AVX2 has no 64-bit integer <-> double conversions: one lane at a time (dopri5's step-size
+// guess only).
+inline Vec bits_as_double(Vec a) {
+  alignas(32) std::int64_t b[kLanes];
+  alignas(32) double d[kLanes];
+  std::memcpy(b, &a, sizeof b);
+  for (int l = 0; l < kLanes; ++l) d[l] = static_cast<double>(b[l]);
+  return load(d);
+}
+inline Vec double_as_bits(Vec a) {
+  alignas(32) double d[kLanes];
+  store(d, a);
+  alignas(32) std::int64_t b[kLanes];
+  for (int l = 0; l < kLanes; ++l) b[l] = static_cast<std::int64_t>(d[l]);
+  Vec r;
+  std::memcpy(&r, b, sizeof r);
+  return r;
+}
 
 #else
 
