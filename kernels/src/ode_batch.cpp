@@ -660,8 +660,10 @@ void dopri5_tile(CallContext& ctx, const Job& job, std::int64_t first, int count
 
 // Registers per rk4 tile (8 R systems): R independent dependency chains hide the latency of
 // each step's. Lorenz on one Zen 5 core ran at 1.98, 1.02, 0.83, 0.83-0.89 ns per system-step
-// for R = 1, 2, 3, 4; R = 4 was as fast or faster for the other systems.
-constexpr int kRk4Registers = 4;
+// for R = 1, 2, 3, 4; R = 4 was as fast or faster for the other systems. In AVX2 a lane group
+// takes two registers, and R = 2 was fastest (Lorenz, 1e5 x 1000 on two Zen cores: 155-162 ms
+// at 2 threads, R = 3 181-188, R = 4 194).
+constexpr int kRk4Registers = SIMHOST_ODE_AVX2 ? 2 : 4;
 // System-steps per parallel chunk (~1 ms of work): fine enough for 0.5 s cancellation and load
 // balance, coarse enough that scheduling costs nothing. Chunks never change results.
 constexpr std::int64_t kChunkWork = std::int64_t{1} << 20;
