@@ -63,30 +63,55 @@ struct Payoffs {
   double asian, geometric, european;
 };
 
+// exp(x) on every CPU path, the same IEEE operations in one lane or many: x = n ln2 + r with
+// n = nearest(x / ln2) and |r| <= ln2/2 (ln2 in two parts), e^r by its Taylor series to r^13
+// (truncation < 1e-17 relative) in fused multiply-adds, times 2^n rounded once. Overflows to
+// inf and underflows to 0 like exp.
+constexpr double kInvLn2 = 0x1.71547652b82fep0;
+constexpr double kInvFactorial[14] = {1.0,
+                                      1.0,
+                                      1.0 / 2,
+                                      1.0 / 6,
+                                      1.0 / 24,
+                                      1.0 / 120,
+                                      1.0 / 720,
+                                      1.0 / 5040,
+                                      1.0 / 40320,
+                                      1.0 / 362880,
+                                      1.0 / 3628800,
+                                      1.0 / 39916800,
+                                      1.0 / 479001600,
+                                      1.0 / 6227020800};
+
+// p 2^n rounded once (AVX-512's scalef): ldexp, with n past any finite result clamped.
+inline double times_power_of_two(double p, double n) {
+  return std::ldexp(p, std::isnan(n) ? 0 : static_cast<int>(std::clamp(n, -2200.0, 2200.0)));
+}
+
+inline double exp_taylor(double x) {
+  const double n = std::nearbyint(x * kInvLn2);
+  double r = std::fma(-n, detail::kLn2Hi, x);
+  r = std::fma(-n, detail::kLn2Lo, r);
+  double p = kInvFactorial[13];
+  for (int k = 12; k >= 0; --k) p = std::fma(p, r, kInvFactorial[k]);
+  return times_power_of_two(p, n);
+}
+
+// The payoff (S0 price - K)^+ as the vector code forms it: one fused multiply-add, and +0
+// (x86 max) where it is not positive.
+inline double call_payoff(double S0, double price, double K) {
+  const double v = std::fma(S0, price, -K);
+  return v > 0.0 ? v : 0.0;
+}
+
 #if SIMHOST_MC_ASIAN_AVX512
 
-// exp(x) in eight lanes: x = n ln2 + r with |r| <= ln2/2, e^r by its Taylor series to r^13
-// (truncation < 1e-17 relative), scaled by 2^n. Overflows to inf and underflows to 0 like exp.
+// exp_taylor in eight lanes.
 inline __m512d exp8(__m512d x) {
-  constexpr double kInvLn2 = 0x1.71547652b82fep0;
   const __m512d n = _mm512_maskz_roundscale_pd(0xFF, _mm512_mul_pd(x, _mm512_set1_pd(kInvLn2)),
                                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   __m512d r = _mm512_fnmadd_pd(n, _mm512_set1_pd(detail::kLn2Hi), x);
   r = _mm512_fnmadd_pd(n, _mm512_set1_pd(detail::kLn2Lo), r);
-  constexpr double kInvFactorial[14] = {1.0,
-                                        1.0,
-                                        1.0 / 2,
-                                        1.0 / 6,
-                                        1.0 / 24,
-                                        1.0 / 120,
-                                        1.0 / 720,
-                                        1.0 / 5040,
-                                        1.0 / 40320,
-                                        1.0 / 362880,
-                                        1.0 / 3628800,
-                                        1.0 / 39916800,
-                                        1.0 / 479001600,
-                                        1.0 / 6227020800};
   __m512d p = _mm512_set1_pd(kInvFactorial[13]);
   for (int k = 12; k >= 0; --k) p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(kInvFactorial[k]));
   return _mm512_maskz_scalef_pd(0xFF, p, n);
@@ -136,6 +161,77 @@ void simulate_lanes(const CallContext& ctx, const Model& model, std::uint64_t se
   for (int j = 0; j < kLanes; ++j) out[j] = {lanes[0][j], lanes[1][j], lanes[2][j]};
 }
 
+#elif SIMHOST_CPU_AVX2
+
+// exp_taylor in four lanes. 2^n is made from its exponent bits where every lane's n is in the
+// normal range (p 2^n is then one rounding, as scalef), lane by lane otherwise.
+inline __m256d exp4(__m256d x) {
+  const __m256d n = _mm256_round_pd(_mm256_mul_pd(x, _mm256_set1_pd(kInvLn2)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256d r = _mm256_fnmadd_pd(n, _mm256_set1_pd(detail::kLn2Hi), x);
+  r = _mm256_fnmadd_pd(n, _mm256_set1_pd(detail::kLn2Lo), r);
+  __m256d p = _mm256_set1_pd(kInvFactorial[13]);
+  for (int k = 12; k >= 0; --k) p = _mm256_fmadd_pd(p, r, _mm256_set1_pd(kInvFactorial[k]));
+  const __m256d normal = _mm256_and_pd(_mm256_cmp_pd(n, _mm256_set1_pd(-1022.0), _CMP_GE_OQ),
+                                       _mm256_cmp_pd(n, _mm256_set1_pd(1023.0), _CMP_LE_OQ));
+  if (_mm256_movemask_pd(normal) == 0xF) {
+    const __m256i e = _mm256_add_epi64(_mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(n)),
+                                       _mm256_set1_epi64x(1023));
+    return _mm256_mul_pd(p, _mm256_castsi256_pd(_mm256_slli_epi64(e, 52)));
+  }
+  alignas(32) double pl[4], nl[4];
+  _mm256_store_pd(pl, p);
+  _mm256_store_pd(nl, n);
+  for (int l = 0; l < 4; ++l) pl[l] = times_power_of_two(pl[l], nl[l]);
+  return _mm256_load_pd(pl);
+}
+
+// The AVX-512 simulate_lanes in two AVX2 halves (lanes 0-3 and 4-7), the same operations.
+template <int Paths>
+void simulate_lanes(const CallContext& ctx, const Model& model, std::uint64_t seed,
+                    std::uint64_t first, double* z, Payoffs* out) {
+  const __m256d a = _mm256_set1_pd(model.drift);
+  const __m256d b[2] = {_mm256_set1_pd(model.vol), _mm256_set1_pd(-model.vol)};
+  __m256d log_ratio[Paths][2], sum_ratio[Paths][2], sum_log[Paths][2];
+  for (int p = 0; p < Paths; ++p)
+    for (int h = 0; h < 2; ++h) log_ratio[p][h] = sum_ratio[p][h] = sum_log[p][h] = _mm256_setzero_pd();
+  for (std::int64_t k0 = 0; k0 < model.steps; k0 = next_block(k0, model.steps)) {
+    const std::int64_t m = std::min(kStepBlock, model.steps - k0);
+    philox4x32_normals_x8(seed, first, static_cast<std::uint64_t>(k0), static_cast<std::size_t>(m),
+                          {z, static_cast<std::size_t>(kLanes * m)});
+    for (std::int64_t k = 0; k < m; ++k) {
+      for (int h = 0; h < 2; ++h) {
+        const __m256d zk = _mm256_loadu_pd(z + kLanes * k + 4 * h);
+        for (int p = 0; p < Paths; ++p) {
+          log_ratio[p][h] = _mm256_add_pd(log_ratio[p][h], _mm256_fmadd_pd(zk, b[p], a));
+          sum_ratio[p][h] = _mm256_add_pd(sum_ratio[p][h], exp4(log_ratio[p][h]));
+          sum_log[p][h] = _mm256_add_pd(sum_log[p][h], log_ratio[p][h]);
+        }
+      }
+    }
+    if (m == kStepBlock) ctx.check_cancelled();  // very long paths
+  }
+  const __m256d n = _mm256_set1_pd(static_cast<double>(model.steps));
+  const __m256d S0 = _mm256_set1_pd(model.S0), K = _mm256_set1_pd(model.K);
+  const __m256d zero = _mm256_setzero_pd();
+  const __m256d weight = _mm256_set1_pd(model.discount / Paths);
+  alignas(32) double lanes[3][kLanes];
+  for (int h = 0; h < 2; ++h) {
+    __m256d asian = zero, geometric = zero, european = zero;
+    for (int p = 0; p < Paths; ++p) {
+      // max(v, 0) is v > 0 ? v : +0, as _mm512_max_pd.
+      asian = _mm256_add_pd(asian, _mm256_max_pd(_mm256_fmsub_pd(S0, _mm256_div_pd(sum_ratio[p][h], n), K), zero));
+      geometric = _mm256_add_pd(
+          geometric, _mm256_max_pd(_mm256_fmsub_pd(S0, exp4(_mm256_div_pd(sum_log[p][h], n)), K), zero));
+      european = _mm256_add_pd(european, _mm256_max_pd(_mm256_fmsub_pd(S0, exp4(log_ratio[p][h]), K), zero));
+    }
+    _mm256_store_pd(lanes[0] + 4 * h, _mm256_mul_pd(weight, asian));
+    _mm256_store_pd(lanes[1] + 4 * h, _mm256_mul_pd(weight, geometric));
+    _mm256_store_pd(lanes[2] + 4 * h, _mm256_mul_pd(weight, european));
+  }
+  for (int j = 0; j < kLanes; ++j) out[j] = {lanes[0][j], lanes[1][j], lanes[2][j]};
+}
+
 #else  // portable path: the same, one lane at a time
 
 template <int Paths>
@@ -151,19 +247,19 @@ void simulate_lanes(const CallContext& ctx, const Model& model, std::uint64_t se
       for (std::int64_t j = 0; j < kLanes; ++j)
         for (std::int64_t k = 0; k < m; ++k) {
           log_ratio[p][j] += std::fma(z[kLanes * k + j], b[p], model.drift);
-          sum_ratio[p][j] += std::exp(log_ratio[p][j]);
+          sum_ratio[p][j] += exp_taylor(log_ratio[p][j]);
           sum_log[p][j] += log_ratio[p][j];
         }
     if (m == kStepBlock) ctx.check_cancelled();
   }
   const double n = static_cast<double>(model.steps);
-  auto payoff = [&](double price) { return std::max(model.S0 * price - model.K, 0.0); };
+  auto payoff = [&](double price) { return call_payoff(model.S0, price, model.K); };
   for (int j = 0; j < kLanes; ++j) {
     double asian = 0, geometric = 0, european = 0;
     for (int p = 0; p < Paths; ++p) {
       asian += payoff(sum_ratio[p][j] / n);
-      geometric += payoff(std::exp(sum_log[p][j] / n));
-      european += payoff(std::exp(log_ratio[p][j]));
+      geometric += payoff(exp_taylor(sum_log[p][j] / n));
+      european += payoff(exp_taylor(log_ratio[p][j]));
     }
     const double weight = model.discount / Paths;
     out[j] = {weight * asian, weight * geometric, weight * european};

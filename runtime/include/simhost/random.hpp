@@ -425,12 +425,14 @@ inline bool cpu_has_avx512() noexcept {
 
 #if SIMHOST_RANDOM_AVX512  // (any x86-64 compiler that has the AVX-512 one has this one)
 
+#define SIMHOST_TARGET_AVX2 __attribute__((target("avx2,fma")))
+
 /// Philox4x32-10 on G groups of eight counters in AVX2 registers, one 32-bit word per lane
 /// (no garbage halves): the same arithmetic as philox4x32_rounds_x8, for CPUs without AVX-512.
 /// lo and hi of the eight 32 x 32 -> 64-bit products a * m: _mm256_mul_epu32 multiplies the
 /// even lanes, so the odd ones are shifted down for a second multiply, and the halves of the
 /// two products are blended back into lane order.
-__attribute__((target("avx2"))) inline void mulhilo_x8_avx2(__m256i a, __m256i m, __m256i& lo,
+SIMHOST_TARGET_AVX2 inline void mulhilo_x8_avx2(__m256i a, __m256i m, __m256i& lo,
                                                            __m256i& hi) {
   const __m256i even = _mm256_mul_epu32(a, m);
   const __m256i odd = _mm256_mul_epu32(_mm256_srli_epi64(a, 32), m);
@@ -439,7 +441,7 @@ __attribute__((target("avx2"))) inline void mulhilo_x8_avx2(__m256i a, __m256i m
 }
 
 template <int G>
-__attribute__((target("avx2"))) inline void philox4x32_rounds_x8_avx2(
+SIMHOST_TARGET_AVX2 inline void philox4x32_rounds_x8_avx2(
     std::uint64_t seed, __m256i (&c0)[G], __m256i (&c1)[G], __m256i (&c2)[G], __m256i (&c3)[G]) {
   const __m256i m0 = _mm256_set1_epi32(static_cast<int>(0xD2511F53u));
   const __m256i m1 = _mm256_set1_epi32(static_cast<int>(0xCD9E8D57u));
@@ -462,6 +464,136 @@ __attribute__((target("avx2"))) inline void philox4x32_rounds_x8_avx2(
   }
 }
 
+/// unit_from_words in four 64-bit lanes holding hi:lo.
+SIMHOST_TARGET_AVX2 inline __m256d unit_from_words_x4(__m256i w) {
+  const __m256i mantissa = _mm256_srli_epi64(w, 12);
+  return _mm256_sub_pd(_mm256_castsi256_pd(_mm256_or_si256(
+                           mantissa, _mm256_set1_epi64x(static_cast<long long>(kOneBits)))),
+                       _mm256_set1_pd(kUnitOffset));
+}
+
+/// Box-Muller in four lanes, exactly as philox4x32_pair (and box_muller_x8).
+SIMHOST_TARGET_AVX2 inline void box_muller_x4(__m256d ua, __m256d ub, __m256d& even,
+                                              __m256d& odd) {
+  // ln ua: ua = 2^k z, z in [sqrt(1/2), sqrt(2)).
+  const __m256i bits = _mm256_castpd_si256(ua);
+  const __m256i tmp =
+      _mm256_sub_epi64(bits, _mm256_set1_epi64x(static_cast<long long>(kSqrtHalfBits)));
+  // k = tmp >> 52 (arithmetic) is small: the high 32 bits of each lane shifted by 20.
+  const __m256i high = _mm256_srai_epi32(tmp, 20);
+  const __m128i k = _mm256_castsi256_si128(
+      _mm256_permutevar8x32_epi32(high, _mm256_setr_epi32(1, 3, 5, 7, 1, 3, 5, 7)));
+  const __m256d z = _mm256_castsi256_pd(_mm256_sub_epi64(
+      bits, _mm256_and_si256(tmp, _mm256_set1_epi64x(static_cast<long long>(0xfffULL << 52)))));
+  const __m256d f = _mm256_sub_pd(z, _mm256_set1_pd(1.0));
+  const __m256d s = _mm256_div_pd(f, _mm256_add_pd(_mm256_set1_pd(2.0), f));
+  const __m256d w = _mm256_mul_pd(s, s);
+  __m256d p = _mm256_set1_pd(kLogSeries[9]);
+  for (int n = 8; n >= 0; --n) p = _mm256_fmadd_pd(p, w, _mm256_set1_pd(kLogSeries[n]));
+  const __m256d log_z = _mm256_mul_pd(s, p);
+  const __m256d kd = _mm256_cvtepi32_pd(k);
+  const __m256d log_u = _mm256_fmadd_pd(kd, _mm256_set1_pd(kLn2Hi),
+                                        _mm256_fmadd_pd(kd, _mm256_set1_pd(kLn2Lo), log_z));
+  const __m256d radius = _mm256_sqrt_pd(_mm256_mul_pd(_mm256_set1_pd(-2.0), log_u));
+  // cos and sin of 2 pi ub.
+  const __m256d x = _mm256_mul_pd(_mm256_set1_pd(4.0), ub);
+  const __m256d shifted = _mm256_add_pd(x, _mm256_set1_pd(kRoundShift));
+  const __m256i q = _mm256_castpd_si256(shifted);
+  const __m256d y = _mm256_sub_pd(x, _mm256_sub_pd(shifted, _mm256_set1_pd(kRoundShift)));
+  const __m256d t = _mm256_mul_pd(y, y);
+  __m256d ps = _mm256_set1_pd(kSinSeries[7]);
+  for (int j = 6; j >= 0; --j) ps = _mm256_fmadd_pd(ps, t, _mm256_set1_pd(kSinSeries[j]));
+  __m256d pc = _mm256_set1_pd(kCosSeries[8]);
+  for (int j = 7; j >= 0; --j) pc = _mm256_fmadd_pd(pc, t, _mm256_set1_pd(kCosSeries[j]));
+  const __m256d sin_y = _mm256_mul_pd(y, ps);
+  const __m256i one = _mm256_set1_epi64x(1), two = _mm256_set1_epi64x(2);
+  const __m256d swap = _mm256_castsi256_pd(_mm256_cmpeq_epi64(_mm256_and_si256(q, one), one));
+  const __m256d cos_sign =
+      _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_and_si256(_mm256_add_epi64(q, one), two), 62));
+  const __m256d sin_sign = _mm256_castsi256_pd(_mm256_slli_epi64(_mm256_and_si256(q, two), 62));
+  const __m256d c = _mm256_xor_pd(_mm256_blendv_pd(pc, sin_y, swap), cos_sign);
+  const __m256d sn = _mm256_xor_pd(_mm256_blendv_pd(sin_y, pc, swap), sin_sign);
+  even = _mm256_mul_pd(radius, c);
+  odd = _mm256_mul_pd(radius, sn);
+}
+
+/// philox4x32_streams_x8 in AVX2: variates 2*block .. 2*block + 2G - 1 of the eight streams
+/// first_stream + j, out[8 * i + j] variate 2*block + i of stream first_stream + j.
+/// stream_lo/hi: the halves of the streams in the 32-bit lane order 0 1 4 5 2 3 6 7, so that
+/// pairing a lane's two words into 64 bits (in-lane unpacks) gives streams 0-3 and 4-7 in order.
+template <int G>
+SIMHOST_TARGET_AVX2 inline void philox4x32_streams_x8_avx2(std::uint64_t seed, __m256i stream_lo,
+                                                           __m256i stream_hi, std::uint64_t block,
+                                                           bool normal, double* out) {
+  __m256i c0[G], c1[G], c2[G], c3[G];
+  for (int g = 0; g < G; ++g) {
+    const std::uint64_t b = block + static_cast<unsigned>(g);
+    c0[g] = _mm256_set1_epi32(static_cast<int>(b & 0xffffffffULL));
+    c1[g] = _mm256_set1_epi32(static_cast<int>(b >> 32));
+    c2[g] = stream_lo;
+    c3[g] = stream_hi;
+  }
+  philox4x32_rounds_x8_avx2<G>(seed, c0, c1, c2, c3);
+  for (int g = 0; g < G; ++g) {
+    __m256d even_lo = unit_from_words_x4(_mm256_unpacklo_epi32(c0[g], c1[g]));
+    __m256d even_hi = unit_from_words_x4(_mm256_unpackhi_epi32(c0[g], c1[g]));
+    __m256d odd_lo = unit_from_words_x4(_mm256_unpacklo_epi32(c2[g], c3[g]));
+    __m256d odd_hi = unit_from_words_x4(_mm256_unpackhi_epi32(c2[g], c3[g]));
+    if (normal) {
+      box_muller_x4(even_lo, odd_lo, even_lo, odd_lo);
+      box_muller_x4(even_hi, odd_hi, even_hi, odd_hi);
+    }
+    _mm256_storeu_pd(out + 16 * g, even_lo);
+    _mm256_storeu_pd(out + 16 * g + 4, even_hi);
+    _mm256_storeu_pd(out + 16 * g + 8, odd_lo);
+    _mm256_storeu_pd(out + 16 * g + 12, odd_hi);
+  }
+}
+
+// Groups side by side in AVX2 (16 registers; four words per group).
+inline constexpr int kGroupsAvx2 = 2;
+
+SIMHOST_TARGET_AVX2 inline void philox4x32_fill_x8_avx2(std::uint64_t seed,
+                                                        std::uint64_t first_stream,
+                                                        std::uint64_t first, double* out,
+                                                        std::size_t count, bool normal) {
+  alignas(32) std::uint32_t lo[8], hi[8];
+  constexpr int kOrder[8] = {0, 1, 4, 5, 2, 3, 6, 7};
+  for (int i = 0; i < 8; ++i) {
+    const std::uint64_t stream = first_stream + static_cast<unsigned>(kOrder[i]);
+    lo[i] = static_cast<std::uint32_t>(stream);
+    hi[i] = static_cast<std::uint32_t>(stream >> 32);
+  }
+  const __m256i stream_lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(lo));
+  const __m256i stream_hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(hi));
+  std::size_t k = 0;
+  while (k < count) {
+    const std::uint64_t index = first + k;
+    if (index % 2 == 0 && count - k >= 2 * kGroupsAvx2) {
+      philox4x32_streams_x8_avx2<kGroupsAvx2>(seed, stream_lo, stream_hi, index / 2, normal,
+                                              out + 8 * k);
+      k += 2 * kGroupsAvx2;
+    } else {  // one pair of rows into a scratch block
+      double rows[16];
+      philox4x32_streams_x8_avx2<1>(seed, stream_lo, stream_hi, index / 2, normal, rows);
+      const std::size_t from = index % 2, take = std::min<std::size_t>(2 - from, count - k);
+      std::memcpy(out + 8 * k, rows + 8 * from, 8 * take * sizeof(double));
+      k += take;
+    }
+  }
+}
+
+/// True when this process runs AVX2 code: the CPU level in use has AVX2 and FMA.
+inline bool cpu_has_avx2() noexcept {
+#if defined(__AVX2__) && defined(__FMA__)
+  return true;
+#else
+  static const bool yes = cpu_path_or_generic() == CpuPath::avx2 ||
+                          cpu_path_or_generic() == CpuPath::avx512;
+  return yes;
+#endif
+}
+
 #endif
 
 inline void philox4x32_fill(std::uint64_t seed, std::uint64_t stream, std::uint64_t first,
@@ -481,6 +613,10 @@ inline void philox4x32_fill_x8(std::uint64_t seed, std::uint64_t first_stream, s
 #if SIMHOST_RANDOM_AVX512
   if (cpu_has_avx512()) {
     philox4x32_fill_x8_avx512(seed, first_stream, first, out.data(), count, normal);
+    return;
+  }
+  if (cpu_has_avx2()) {
+    philox4x32_fill_x8_avx2(seed, first_stream, first, out.data(), count, normal);
     return;
   }
 #endif
