@@ -123,6 +123,54 @@ void field_block(const double* pos, const double* mass, std::int64_t n, std::int
   }
 }
 
+#elif SIMHOST_CPU_AVX2
+
+// The portable arithmetic below for the B <= 4 bodies i0 .. i0+B-1 at once, one per AVX2
+// lane: every lane adds its terms over j in the same order, with the same unfused operations
+// and a correctly rounded sqrt and division, so the sums have the portable path's bits.
+template <int B>
+void field_block(const double* pos, const double* mass, std::int64_t n, std::int64_t i0,
+                 double eps2, Field* out) {
+  static_assert(B >= 1 && B <= 4);
+  alignas(32) double xs[4], ys[4], zs[4];
+  alignas(32) std::int64_t self[4];
+  for (int l = 0; l < 4; ++l) {
+    const std::int64_t i = i0 + std::min(l, B - 1);  // lanes past B repeat the last body
+    xs[l] = pos[3 * i];
+    ys[l] = pos[3 * i + 1];
+    zs[l] = pos[3 * i + 2];
+    self[l] = i;
+  }
+  const __m256d xi = _mm256_load_pd(xs), yi = _mm256_load_pd(ys), zi = _mm256_load_pd(zs);
+  const __m256i index = _mm256_load_si256(reinterpret_cast<const __m256i*>(self));
+  const __m256d veps2 = _mm256_set1_pd(eps2), one = _mm256_set1_pd(1.0);
+  __m256d ax = _mm256_setzero_pd(), ay = ax, az = ax, ph = ax;
+  for (std::int64_t j = 0; j < n; ++j) {
+    const __m256d dx = _mm256_sub_pd(_mm256_set1_pd(pos[3 * j]), xi);
+    const __m256d dy = _mm256_sub_pd(_mm256_set1_pd(pos[3 * j + 1]), yi);
+    const __m256d dz = _mm256_sub_pd(_mm256_set1_pd(pos[3 * j + 2]), zi);
+    const __m256d r2 = _mm256_add_pd(
+        _mm256_add_pd(_mm256_add_pd(_mm256_mul_pd(dx, dx), _mm256_mul_pd(dy, dy)),
+                      _mm256_mul_pd(dz, dz)),
+        veps2);
+    const __m256d inv = _mm256_div_pd(one, _mm256_sqrt_pd(r2));
+    const __m256d m_inv = _mm256_mul_pd(_mm256_set1_pd(mass[j]), inv);
+    const __m256d m_inv3 = _mm256_mul_pd(_mm256_mul_pd(m_inv, inv), inv);
+    // The lane whose body is j keeps its sums (the portable loop skips j == i).
+    const __m256d skip = _mm256_castsi256_pd(_mm256_cmpeq_epi64(index, _mm256_set1_epi64x(j)));
+    ax = _mm256_blendv_pd(_mm256_add_pd(ax, _mm256_mul_pd(dx, m_inv3)), ax, skip);
+    ay = _mm256_blendv_pd(_mm256_add_pd(ay, _mm256_mul_pd(dy, m_inv3)), ay, skip);
+    az = _mm256_blendv_pd(_mm256_add_pd(az, _mm256_mul_pd(dz, m_inv3)), az, skip);
+    ph = _mm256_blendv_pd(_mm256_add_pd(ph, m_inv), ph, skip);
+  }
+  alignas(32) double sx[4], sy[4], sz[4], sp[4];
+  _mm256_store_pd(sx, ax);
+  _mm256_store_pd(sy, ay);
+  _mm256_store_pd(sz, az);
+  _mm256_store_pd(sp, ph);
+  for (int b = 0; b < B; ++b) out[b] = {{sx[b], sy[b], sz[b]}, sp[b]};
+}
+
 #else  // portable path
 
 template <int B>
