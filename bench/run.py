@@ -31,6 +31,7 @@ try:
     import mc_asian
     import nbody
     import ode_batch
+    import sizes
 except ImportError as exc:
     sys.exit(
         f"bench/run.py: cannot import a sibling module of run.py ({exc}); "
@@ -301,9 +302,31 @@ def _fma_probe():
     return probe
 
 
+def native_probe():
+    """The build's FMA peak probe (bench/probe/fma_peak.cpp) beside the host binary, or None
+    (an installed simhost has none)."""
+    candidates = [os.path.join(os.path.dirname(os.path.abspath(sys.executable)),
+                               "simhost_bench_fma_peak")]
+    try:
+        import simhost
+        package = os.path.dirname(os.path.abspath(simhost.__file__))  # BUILD/python/simhost
+        candidates.append(os.path.join(package, "..", "..", "bin", "simhost_bench_fma_peak"))
+    except ImportError:
+        pass
+    return next((c for c in candidates if os.access(c, os.X_OK)), None)
+
+
 def peak_flops(threads, reps=2_000_000):
-    """Double-precision FLOP/s of multiply-add chains on `threads` threads (Numba), or None
-    without Numba: the machine's practical arithmetic peak."""
+    """The machine's practical arithmetic peak at `threads` threads, double-precision FLOP/s:
+    the native probe's independent FMA chains in the CPU's widest registers where the build
+    has it, else Numba's multiply-add chains (which LLVM may not pack into full-width FMAs, so
+    that figure can be well under the hardware's), or None without either."""
+    probe_exe = native_probe()
+    if probe_exe is not None:
+        out = subprocess.run([probe_exe, str(threads)], capture_output=True, text=True)
+        if out.returncode == 0:
+            return float(json.loads(out.stdout)["flops_per_second"])
+        print(f"warning: {probe_exe} failed ({out.stderr.strip()}); using Numba's probe")
     if not nbody.HAVE_NUMBA:
         return None
     probe = _fma_probe()
@@ -319,12 +342,15 @@ def machine_limits(thread_counts, quick):
     size = (16 << 20) if quick else (256 << 20)
     reps = 200_000 if quick else 2_000_000
     limits = {"threads": {}}
+    limits["peak_flops_probe"] = ("native FMA chains" if native_probe() else
+                                  "numba multiply-add chains")
     for t in thread_counts:
         limits["threads"][t] = {"peak_flops": peak_flops(t, reps),
                                 "copy_bandwidth": copy_bandwidth(t, nbytes=size)}
     for t, v in limits["threads"].items():
         flops = "n/a" if v["peak_flops"] is None else f"{v['peak_flops'] / 1e9:.0f} GFLOP/s"
-        print(f"machine limits at {t} thread{'s' * (t > 1)}: peak {flops}, copy bandwidth "
+        print(f"machine limits at {t} thread{'s' * (t > 1)}: peak {flops} "
+              f"({limits['peak_flops_probe']}), copy bandwidth "
               f"{v['copy_bandwidth'] / 1e9:.1f} GB/s", flush=True)
     return limits
 
@@ -725,7 +751,14 @@ def parse_args(argv):
     ap = argparse.ArgumentParser(
         prog="bench/run.py", description="Benchmark simhost kernels against NumPy and Numba."
     )
-    ap.add_argument("--quick", action="store_true", help="tiny sizes, 1 repetition (CI smoke)")
+    ap.add_argument("--quick", action="store_true",
+                    help="tiny sizes, 1 repetition, and a two-point size sweep (CI smoke)")
+    ap.add_argument("--sizes", action="store_true",
+                    help="only the size sweeps (bench/sizes.py): each kernel from small to large "
+                         "sizes against Numba, at the largest --threads; JSON and one PNG per "
+                         "kernel in --sizes-dir (with --quick: two tiny sizes)")
+    ap.add_argument("--sizes-dir", metavar="DIR",
+                    help="where the size sweeps go (default bench/results, or beside --json)")
     ap.add_argument("--json", metavar="PATH", help="results file (default bench/results/KERNEL.json)")
     ap.add_argument("--only", action="append", metavar="KERNEL", help="run only this kernel (repeatable)")
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts (default 1,2)")
@@ -803,6 +836,19 @@ def main(argv):
 
     started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     threads_before = simhost.get_threads()
+    if args.sizes_dir is None:
+        args.sizes_dir = (os.path.join(BENCH_DIR, "results") if args.json is None else
+                          os.path.splitext(os.path.abspath(args.json))[0] + "_sizes")
+    if args.sizes:  # the sweeps alone
+        sweep_threads = max(args.threads)
+        limits = machine_limits([sweep_threads], args.quick)
+        machine = dict(environment(simhost, load), cpu_busy_at_start=busy, cpu_path=cpu_path,
+                       started_utc=started, command=[sys.argv[0]] + list(argv))
+        try:
+            return sizes.run_sweeps(simhost, selected, args, machine,
+                                    limits["threads"][sweep_threads], set_peer_threads)
+        finally:
+            simhost.set_threads(threads_before)
     limits = machine_limits(args.threads, args.quick)
     try:
         results = [run_benchmark(simhost, b, args, limits) for b in selected]
@@ -859,6 +905,14 @@ def main(argv):
             )
         print("!" * 78, file=sys.stderr)
         return 1
+    if args.quick:  # and the two-point sweeps, so that bench/sizes.py stays runnable
+        if max(args.threads) not in limits["threads"]:
+            limits = machine_limits([max(args.threads)], True)
+        machine = dict(report["machine"], started_utc=started, command=report["command"])
+        status = sizes.run_sweeps(simhost, selected, args, machine,
+                                  limits["threads"][max(args.threads)], set_peer_threads)
+        simhost.set_threads(threads_before)
+        return status
     return 0
 
 
