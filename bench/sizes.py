@@ -66,8 +66,9 @@ SWEEPS = {
         "param": "M", "label": "Lorenz systems M (rk4)",
         "sizes": [1_000, 3_000, 10_000, 30_000, 100_000, 300_000, 1_000_000],
         "quick": [100, 300],
-        # ~1e8 system-steps a point (the bench's 1e5 x 1000).
-        "point": lambda n: {"M": n, "steps": _steps_for(100_000 * 1000, n, 20, 100_000)},
+        # The bench's 1000 steps at every M: Lorenz is chaotic, and past t = 10 rounding
+        # differences (simhost fuses multiply-adds, Numba does not) outgrow the 1e-6 check.
+        "point": lambda n: {"M": n, "steps": 1000},
     },
 }
 
