@@ -303,14 +303,14 @@ def _fma_probe():
 
 
 def native_probe():
-    """The build's FMA peak probe (bench/probe/fma_peak.cpp) beside the host binary, or None
+    """The build's FMA peak probe (bench/probe/peak.cpp) beside the host binary, or None
     (an installed simhost has none)."""
     candidates = [os.path.join(os.path.dirname(os.path.abspath(sys.executable)),
-                               "simhost_bench_fma_peak")]
+                               "simhost_bench_peak")]
     try:
         import simhost
         package = os.path.dirname(os.path.abspath(simhost.__file__))  # BUILD/python/simhost
-        candidates.append(os.path.join(package, "..", "..", "bin", "simhost_bench_fma_peak"))
+        candidates.append(os.path.join(package, "..", "..", "bin", "simhost_bench_peak"))
     except ImportError:
         pass
     return next((c for c in candidates if os.access(c, os.X_OK)), None)
@@ -323,9 +323,9 @@ def peak_flops(threads, reps=2_000_000):
     that figure can be well under the hardware's), or None without either."""
     probe_exe = native_probe()
     if probe_exe is not None:
-        out = subprocess.run([probe_exe, str(threads)], capture_output=True, text=True)
+        out = subprocess.run([probe_exe, "fma", str(threads)], capture_output=True, text=True)
         if out.returncode == 0:
-            return float(json.loads(out.stdout)["flops_per_second"])
+            return float(json.loads(out.stdout)["per_second"])
         print(f"warning: {probe_exe} failed ({out.stderr.strip()}); using Numba's probe")
     if not nbody.HAVE_NUMBA:
         return None

@@ -813,9 +813,10 @@ Failure: a system whose state becomes inf/NaN (rk4 with too large a dt), or whos
 size falls below 16 eps max(|t|, steps*dt), raises simhost.KernelError naming the lowest such
 system index.
 
-Each system is integrated alone, 8 systems per AVX-512 register (32 per rk4 tile, kept in
-registers for all steps), in a fixed order of operations with fused multiply-adds: results are
-bit-identical at any thread count (and the same in the portable, non-AVX-512 build).
+Each system is integrated alone, 8 systems per AVX-512 register or pair of AVX2 registers
+(rk4 tiles of 32 or 16 systems, kept in registers for all steps), in a fixed order of
+operations with fused multiply-adds: results are bit-identical at any thread count and on
+every CPU path (AVX-512, AVX2, portable).
 Progress is counted in system-steps (M * steps in all).)";
 }
 
