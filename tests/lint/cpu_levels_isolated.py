@@ -5,7 +5,8 @@
 Disassembles each kernel object of each level (objdump) and checks that every function using
 VEX/EVEX encodings (v* mnemonics, ymm/zmm or mask registers) is either in the level's own
 namespace simhost::cpu_<level> (for generic: none is), or one of the runtime-checked AVX-512
-helpers of random.hpp (target attribute, called only when cpu_has_avx512()). Anything else is
+and AVX2 helpers of random.hpp (target attribute, called only when cpu_has_avx512() or
+cpu_has_avx2()). Anything else is
 a header's inline or template function compiled with the level's instruction sets: the linker
 keeps one copy of those for all levels, so it would run on CPUs without them (see
 kernels/src/cpu_level.hpp). Exit status 0 when clean, 1 with the offenders listed.
@@ -17,10 +18,13 @@ import sys
 
 FUNCTION = re.compile(r"^[0-9a-f]+ <(.*)>:$")
 VEX = re.compile(r"^\s*[0-9a-f]+:\s+(v[a-z0-9]+\s|k[a-z]+[bwdq]?\s)|%[yz]mm\d|%k[0-7]")
-# random.hpp's AVX-512 blocks: SIMHOST_TARGET_AVX512, behind detail::cpu_has_avx512().
-# Out of line (as in the sanitizer builds) a template's name comes with its return type and
-# template arguments: "void simhost::detail::philox4x32_streams_x8<1>(...)".
-RUNTIME_CHECKED = re.compile(r"^(?:[\w:]+ )?simhost::detail::philox4x32_\w+?(_x8|_avx512)(<[^>]*>)?\(")
+# random.hpp's AVX-512 and AVX2 blocks: SIMHOST_TARGET_AVX512 / SIMHOST_TARGET_AVX2, behind
+# detail::cpu_has_avx512() / cpu_has_avx2(). Out of line (as in the sanitizer builds) a
+# template's name comes with its return type and template arguments:
+# "void simhost::detail::philox4x32_streams_x8<1>(...)".
+RUNTIME_CHECKED = re.compile(
+    r"^(?:[\w:]+ )?simhost::detail::(philox4x32_\w+?(_x8|_avx512|_avx2)|mulhilo_x8_avx2|"
+    r"unit_from_words_x[48]|box_muller_x[48])(<[^>]*>)?\(")
 
 
 def offenders(level, obj):
