@@ -779,6 +779,9 @@ def parse_args(argv):
         args.reps = 1 if args.quick else 5
     if args.reps < 1 or not args.threads or min(args.threads) < 1:
         ap.error("--reps and every --threads value must be >= 1")
+    if args.sizes and (args.set or args.native_build):
+        ap.error("--sizes sets every point's parameters itself (bench/sizes.py) and times this "
+                 "build only: leave out --set and --native-build")
     args.overrides = {}
     for item in args.set:
         key, sep, value = item.partition("=")
