@@ -83,8 +83,10 @@ __attribute__((target("avx512f"))) double sqrt_div_avx512(long reps, double seed
     for (int k = 0; k < kChains; ++k)  // x -> 1/sqrt(x) + c stays near 1.6
       a[k] = _mm512_add_pd(_mm512_div_pd(one, _mm512_maskz_sqrt_pd(0xFF, a[k])), c);
   }
+  __m512d s = a[0];  // every chain feeds the result, so none is optimised away
+  for (int k = 1; k < kChains; ++k) s = _mm512_add_pd(s, a[k]);
   alignas(64) double t[8];
-  _mm512_store_pd(t, a[0]);
+  _mm512_store_pd(t, s);
   return t[0];
 }
 
@@ -98,8 +100,10 @@ __attribute__((target("avx2,fma"))) double sqrt_div_avx2(long reps, double seed)
     for (int k = 0; k < kChains; ++k)
       a[k] = _mm256_add_pd(_mm256_div_pd(one, _mm256_sqrt_pd(a[k])), c);
   }
+  __m256d s = a[0];
+  for (int k = 1; k < kChains; ++k) s = _mm256_add_pd(s, a[k]);
   alignas(32) double t[4];
-  _mm256_store_pd(t, a[0]);
+  _mm256_store_pd(t, s);
   return t[0];
 }
 
@@ -112,8 +116,10 @@ double sqrt_div_sse2(long reps, double seed) {
 #pragma GCC unroll 8
     for (int k = 0; k < kChains; ++k) a[k] = _mm_add_pd(_mm_div_pd(one, _mm_sqrt_pd(a[k])), c);
   }
+  __m128d s = a[0];
+  for (int k = 1; k < kChains; ++k) s = _mm_add_pd(s, a[k]);
   alignas(16) double t[2];
-  _mm_store_pd(t, a[0]);
+  _mm_store_pd(t, s);
   return t[0];
 }
 
