@@ -28,7 +28,10 @@ int main(int argc, char** argv) {
   for (int rep = 0; rep < 7; ++rep) {
     const auto t0 = std::chrono::steady_clock::now();
     for (std::size_t g = 0; g < kGroups; ++g) {
-      simhost::detail::philox4x32_fill_x8(7, 8 * g, 0, kSteps, block, normal);
+      if (normal)
+        simhost::philox4x32_normals_x8(7, 8 * g, 0, kSteps, block);
+      else
+        simhost::philox4x32_uniforms_x8(7, 8 * g, 0, kSteps, block);
       check += block[8 * (g % kSteps) + g % 8];  // keeps every block's fill alive
     }
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -478,8 +478,7 @@ SIMHOST_TARGET_AVX2 inline __m256d unit_from_words_x4(__m256i w) {
 /// Horner's) are interleaved in program order and overlap in the core.
 template <int N>
 SIMHOST_TARGET_AVX2 inline void box_muller_x4(__m256d (&u)[N], __m256d (&v)[N]) {
-  __m256d radius[N], x[N];
-  __m256i q[N];
+  __m256d s[N], kd[N];
   for (int i = 0; i < N; ++i) {
     // ln u: u = 2^k z, z in [sqrt(1/2), sqrt(2)).
     const __m256i bits = _mm256_castpd_si256(u[i]);
@@ -492,29 +491,31 @@ SIMHOST_TARGET_AVX2 inline void box_muller_x4(__m256d (&u)[N], __m256d (&v)[N]) 
     const __m256d z = _mm256_castsi256_pd(_mm256_sub_epi64(
         bits, _mm256_and_si256(tmp, _mm256_set1_epi64x(static_cast<long long>(0xfffULL << 52)))));
     const __m256d f = _mm256_sub_pd(z, _mm256_set1_pd(1.0));
-    radius[i] = _mm256_div_pd(f, _mm256_add_pd(_mm256_set1_pd(2.0), f));  // s, for now
-    x[i] = _mm256_cvtepi32_pd(k);                                          // k, for now
+    s[i] = _mm256_div_pd(f, _mm256_add_pd(_mm256_set1_pd(2.0), f));
+    kd[i] = _mm256_cvtepi32_pd(k);
   }
   __m256d w[N], p[N];
   for (int i = 0; i < N; ++i) {
-    w[i] = _mm256_mul_pd(radius[i], radius[i]);
+    w[i] = _mm256_mul_pd(s[i], s[i]);
     p[i] = _mm256_set1_pd(kLogSeries[9]);
   }
   for (int n = 8; n >= 0; --n)
     for (int i = 0; i < N; ++i) p[i] = _mm256_fmadd_pd(p[i], w[i], _mm256_set1_pd(kLogSeries[n]));
+  __m256d radius[N];
   for (int i = 0; i < N; ++i) {
-    const __m256d log_z = _mm256_mul_pd(radius[i], p[i]);
-    const __m256d log_u = _mm256_fmadd_pd(x[i], _mm256_set1_pd(kLn2Hi),
-                                          _mm256_fmadd_pd(x[i], _mm256_set1_pd(kLn2Lo), log_z));
+    const __m256d log_z = _mm256_mul_pd(s[i], p[i]);
+    const __m256d log_u = _mm256_fmadd_pd(kd[i], _mm256_set1_pd(kLn2Hi),
+                                          _mm256_fmadd_pd(kd[i], _mm256_set1_pd(kLn2Lo), log_z));
     radius[i] = _mm256_sqrt_pd(_mm256_mul_pd(_mm256_set1_pd(-2.0), log_u));
   }
   // cos and sin of 2 pi v.
   __m256d y[N], t[N], ps[N], pc[N];
+  __m256i q[N];
   for (int i = 0; i < N; ++i) {
-    x[i] = _mm256_mul_pd(_mm256_set1_pd(4.0), v[i]);
-    const __m256d shifted = _mm256_add_pd(x[i], _mm256_set1_pd(kRoundShift));
+    const __m256d x = _mm256_mul_pd(_mm256_set1_pd(4.0), v[i]);
+    const __m256d shifted = _mm256_add_pd(x, _mm256_set1_pd(kRoundShift));
     q[i] = _mm256_castpd_si256(shifted);
-    y[i] = _mm256_sub_pd(x[i], _mm256_sub_pd(shifted, _mm256_set1_pd(kRoundShift)));
+    y[i] = _mm256_sub_pd(x, _mm256_sub_pd(shifted, _mm256_set1_pd(kRoundShift)));
     t[i] = _mm256_mul_pd(y[i], y[i]);
     ps[i] = _mm256_set1_pd(kSinSeries[7]);
     pc[i] = _mm256_set1_pd(kCosSeries[8]);
@@ -575,8 +576,8 @@ SIMHOST_TARGET_AVX2 inline void philox4x32_streams_x8_avx2(std::uint64_t seed, _
 }
 
 // Groups side by side in AVX2 (16 registers; four words per group), their Box-Muller chains
-// interleaved: measured on Zen 3 (`simhost_bench_random normals`), 1 group takes 3.8 ns a normal, 2
-// groups 3.1, 3 groups 2.8, 4 groups 2.9 (each group's transform alone, as before: 3.6).
+// interleaved: measured on Zen 3 (`simhost_bench_random normals`), 1 group takes 3.8 ns a
+// normal, 2 groups 3.1, 3 groups 2.8, 4 groups 2.9 (2 groups each transformed alone: 3.6).
 inline constexpr int kGroupsAvx2 = 3;
 
 SIMHOST_TARGET_AVX2 inline void philox4x32_fill_x8_avx2(std::uint64_t seed,
