@@ -72,6 +72,10 @@ BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 #               "bound" names what limits it where it is missed, and the docs that show it
 
 
+# What keeps nbody from its time and peak goals, and where the docs measure it.
+NBODY_BOUND = "the divide and square-root chains, docs/kernels/nbody.md#on-an-avx2-cpu"
+
+
 def nbody_inputs(p, seed):
     pos, vel, mass = nbody.plummer(p["N"], seed=seed)
     return dict(
@@ -144,10 +148,8 @@ BENCHMARKS = [
         "targets": [
             {"kind": "speedup", "peer": "numba", "threads": 2, "min": 3.0},
             {"kind": "scaling", "from": 1, "to": 2, "min": 1.9},
-            {"kind": "time", "threads": 2, "max": 0.025,
-             "bound": "the divide and square-root chains, docs/kernels/nbody.md#on-an-avx2-cpu"},
-            {"kind": "peak", "threads": 2, "min": 0.60,
-             "bound": "the divide and square-root chains, docs/kernels/nbody.md#on-an-avx2-cpu"},
+            {"kind": "time", "threads": 2, "max": 0.025, "bound": NBODY_BOUND},
+            {"kind": "peak", "threads": 2, "min": 0.60, "bound": NBODY_BOUND},
         ],
     },
     mc_asian.benchmark(),
@@ -527,8 +529,8 @@ def run_benchmark(simhost, bench, args, limits):
                         f"build at {row['threads']} threads (time ratio)",
                 "value": value, "status": "PASS" if value <= NATIVE_MAX_RATIO else "MISS"})
     for t in bench["targets"]:
+        row = by_threads.get(t.get("threads"))  # the row a speedup, time or peak goal reads
         if t["kind"] == "speedup":
-            row = by_threads.get(t["threads"])
             value = row and row.get("speedup", {}).get(t["peer"])
             text = f"simhost >= {t['min']:g}x {t['peer']} at {t['threads']} threads"
         elif t["kind"] == "scaling":
@@ -536,12 +538,10 @@ def run_benchmark(simhost, bench, args, limits):
             value = a and b and a["simhost"]["best"] / b["simhost"]["best"]
             text = f"simhost scaling {t['from']}->{t['to']} threads >= {t['min']:g}x"
         elif t["kind"] == "time":
-            row = by_threads.get(t["threads"])
             value = row and row["simhost"]["best"]
             text = (f"simhost <= {fmt_time(t['max'])} at {t['threads']} threads "
                     f"(set on {REFERENCE_MACHINE})")
         elif t["kind"] == "peak":  # share of the FMA peak measured in this run
-            row = by_threads.get(t["threads"])
             value = row and row["limits"].get("fraction_of_peak_flops")
             text = f"simhost >= {t['min']:.0%} of the FMA peak at {t['threads']} threads"
         else:
