@@ -165,7 +165,7 @@ if __name__ == "__main__":
     if MPIRUN is None:
         print("SKIP: no mpirun on PATH (setup.sh installs openmpi-bin)")
         sys.exit(t.SKIP_EXIT_CODE)
-    if "ASAN_OPTIONS" in os.environ or "TSAN_OPTIONS" in os.environ:
+    if t.SANITIZED:
         print("SKIP: Open MPI's libraries are not built for the sanitizers")
         sys.exit(t.SKIP_EXIT_CODE)
     sys.exit(t.run(TESTS))

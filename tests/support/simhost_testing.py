@@ -19,6 +19,11 @@ import traceback
 #: check the promises themselves (Ctrl-C within 0.5 s, ...).
 TIME_SCALE = max(1.0, float(os.environ.get("SIMHOST_TEST_TIME_SCALE", "1") or 1))
 
+#: True when this is a sanitizer preset's test run: tests/CMakeLists.txt puts the sanitizer
+#: runtimes, for the python3 processes a test starts, in SIMHOST_PYTHON_PRELOAD (empty in the
+#: other builds).
+SANITIZED = bool(os.environ.get("SIMHOST_PYTHON_PRELOAD"))
+
 
 def scaled(seconds):
     """A timing bound for this build: `seconds` times TIME_SCALE."""
