@@ -19,10 +19,9 @@ import traceback
 #: check the promises themselves (Ctrl-C within 0.5 s, ...).
 TIME_SCALE = max(1.0, float(os.environ.get("SIMHOST_TEST_TIME_SCALE", "1") or 1))
 
-#: True when this is a sanitizer preset's test run: tests/CMakeLists.txt puts the sanitizer
-#: runtimes, for the python3 processes a test starts, in SIMHOST_PYTHON_PRELOAD (empty in the
-#: other builds).
-SANITIZED = bool(os.environ.get("SIMHOST_PYTHON_PRELOAD"))
+#: True in a sanitizer preset's test run: tests/CMakeLists.txt gives every Python test there
+#: the sanitizer's options (ASAN_OPTIONS or TSAN_OPTIONS), script and embed tests alike.
+SANITIZED = "ASAN_OPTIONS" in os.environ or "TSAN_OPTIONS" in os.environ
 
 
 def scaled(seconds):
